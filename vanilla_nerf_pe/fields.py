@@ -1,0 +1,99 @@
+"""The NeRF field: encoding + MLP trunk, a density head and a view-dependent colour branch.
+
+Architecture of Mildenhall et al. 2020 (fig. 7): gamma(x) goes through ``num_layers`` ReLU layers
+of ``width`` units (gamma(x) concatenated again at layer ``skip_connections``); a linear head gives
+the density sigma and a ``width``-wide feature; the feature, concatenated with gamma(d), goes through
+one ReLU layer of ``color_width`` units and a sigmoid to RGB.
+
+The field is a nerfstudio :class:`~nerfstudio.fields.base_field.Field`, so nerfstudio's
+``density_fn`` and viewer hooks work; the encoding and MLP are this package's own modules, shared
+with the 2D image pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Literal, Optional, Sequence, Tuple
+
+import torch
+from nerfstudio.cameras.rays import RaySamples
+from nerfstudio.field_components.field_heads import FieldHeadNames
+from nerfstudio.fields.base_field import Field
+from torch import Tensor, nn
+
+from vanilla_nerf_pe.encodings import PositionalEncoding
+from vanilla_nerf_pe.mlp import MLP
+
+DensityActivation = Literal["relu", "softplus"]
+
+
+def normalize_to_aabb(positions: Tensor, aabb: Tensor) -> Tensor:
+    """Map positions inside an axis-aligned box to [-1, 1].
+
+    Args:
+        positions: [..., 3] world positions.
+        aabb: [2, 3] box corners (min, max).
+
+    Returns:
+        [..., 3]; positions outside the box map outside [-1, 1] (the encoding is periodic, so no
+        clamping: the renderer's near/far bounds keep samples near the box).
+    """
+    return 2.0 * (positions - aabb[0]) / (aabb[1] - aabb[0]) - 1.0
+
+
+class NeRFField(Field):
+    """NeRF's radiance field with positional encoding.
+
+    Args:
+        aabb: [2, 3] scene box; positions are normalised to [-1, 1] in it before encoding, and the
+            box is a buffer, so it travels with the checkpoint.
+        position_frequencies: L for positions (NeRF: 10); 0 feeds raw coordinates.
+        direction_frequencies: L for view directions (NeRF: 4).
+        num_layers, width, skip_connections: the trunk (NeRF: 8, 256, (4,)).
+        color_width: width of the view-dependent layer (NeRF: 128).
+        density_activation: "relu" as in the paper, or "softplus", which keeps a gradient for
+            empty space and so cannot lock a unit into "dead" during the first iterations.
+    """
+
+    def __init__(
+        self,
+        aabb: Tensor,
+        position_frequencies: int = 10,
+        direction_frequencies: int = 4,
+        num_layers: int = 8,
+        width: int = 256,
+        skip_connections: Sequence[int] = (4,),
+        color_width: int = 128,
+        density_activation: DensityActivation = "softplus",
+    ) -> None:
+        super().__init__()
+        self.register_buffer("aabb", aabb.detach().clone().float())
+        self.position_encoding = PositionalEncoding(3, position_frequencies)
+        self.direction_encoding = PositionalEncoding(3, direction_frequencies)
+        self.trunk = MLP(self.position_encoding.get_out_dim(), num_layers, width, skip_connections=skip_connections)
+        self.density_head = nn.Linear(width, 1)
+        self.feature_head = nn.Linear(width, width)
+        self.color_mlp = MLP(width + self.direction_encoding.get_out_dim(), 1, color_width, out_dim=3)
+        if density_activation == "relu":
+            self.density_activation: nn.Module = nn.ReLU()
+        elif density_activation == "softplus":
+            self.density_activation = nn.Softplus()
+        else:
+            raise ValueError(f"density_activation must be 'relu' or 'softplus', got {density_activation!r}")
+
+    def density_and_feature(self, positions: Tensor) -> Tuple[Tensor, Tensor]:
+        """sigma [..., 1] and feature [..., width] at world positions [..., 3]."""
+        h = self.trunk(self.position_encoding(normalize_to_aabb(positions, self.aabb)))
+        return self.density_activation(self.density_head(h)), self.feature_head(h)
+
+    def color(self, feature: Tensor, directions: Tensor) -> Tensor:
+        """RGB in [0, 1], [..., 3], from the trunk feature [..., width] and unit directions [..., 3]."""
+        return torch.sigmoid(self.color_mlp(torch.cat([feature, self.direction_encoding(directions)], dim=-1)))
+
+    # nerfstudio's Field interface -------------------------------------------------------------
+    def get_density(self, ray_samples: RaySamples) -> Tuple[Tensor, Tensor]:
+        return self.density_and_feature(ray_samples.frustums.get_positions())
+
+    def get_outputs(self, ray_samples: RaySamples, density_embedding: Optional[Tensor] = None) -> Dict[FieldHeadNames, Tensor]:
+        assert density_embedding is not None, "NeRFField.get_outputs needs the trunk feature from get_density"
+        directions = ray_samples.frustums.directions.expand(density_embedding.shape[:-1] + (3,))
+        return {FieldHeadNames.RGB: self.color(density_embedding, directions)}
