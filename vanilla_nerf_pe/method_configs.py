@@ -93,3 +93,23 @@ vanilla_nerf_pe_quick = MethodSpecification(
     ),
     description="vanilla-nerf-pe scaled down to train a small scene (lego_100) on a laptop CPU in ten minutes.",
 )
+
+METHODS = {spec.config.method_name: spec for spec in (vanilla_nerf_pe, vanilla_nerf_pe_quick)}
+
+
+def config_yaml(method_name: str) -> str:
+    """The method's TrainerConfig in nerfstudio's config.yml format (``ns-train --load-config``)."""
+    import yaml
+
+    return yaml.dump(METHODS[method_name].config)
+
+
+if __name__ == "__main__":
+    # python -m vanilla_nerf_pe.method_configs configs/  -- rewrites configs/<method>.yml
+    import sys
+    from pathlib import Path
+
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "configs")
+    for name in METHODS:
+        (out / f"{name}.yml").write_text(config_yaml(name))
+        print(f"wrote {out / f'{name}.yml'}")

@@ -1,0 +1,78 @@
+"""The registered methods: entry points, configs in configs/, LR schedule, offline LPIPS."""
+
+from __future__ import annotations
+
+import warnings
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+import torch
+
+from vanilla_nerf_pe import metrics
+from vanilla_nerf_pe.method_configs import METHODS, config_yaml
+from vanilla_nerf_pe.schedulers import NeRFDecaySchedulerConfig, exponential_decay
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_entry_points_registered():
+    names = {ep.name for ep in entry_points(group="nerfstudio.method_configs")}
+    assert {"vanilla-nerf-pe", "vanilla-nerf-pe-quick"} <= names
+    from nerfstudio.configs.method_configs import all_descriptions, all_methods
+
+    for name in ("vanilla-nerf-pe", "vanilla-nerf-pe-quick"):
+        assert name in all_methods
+        assert all_descriptions[name]
+
+
+def test_paper_defaults():
+    cfg = METHODS["vanilla-nerf-pe"].config
+    model = cfg.pipeline.model
+    assert (model.num_coarse_samples, model.num_importance_samples) == (64, 128)
+    assert (model.position_frequencies, model.direction_frequencies) == (10, 4)
+    assert (model.num_layers, model.hidden_dim, model.skip_connections, model.color_hidden_dim) == (8, 256, (4,), 128)
+    assert model.collider_params == {"near_plane": 2.0, "far_plane": 6.0}
+    assert model.background_color == "white"
+    assert cfg.pipeline.datamanager.train_num_rays_per_batch == 4096
+    assert cfg.optimizers["fields"]["optimizer"].lr == 5e-4
+    assert cfg.optimizers["fields"]["scheduler"].lr_final == 5e-5
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_configs_dir_matches_registered_methods(name):
+    assert (CONFIGS / f"{name}.yml").read_text() == config_yaml(name), (
+        "configs/ is stale: run `python -m vanilla_nerf_pe.method_configs configs`"
+    )
+
+
+def test_schedule_is_exponential_and_returns_python_floats(tmp_path):
+    assert exponential_decay(0, 5e-4, 5e-5, 1000) == pytest.approx(5e-4)
+    assert exponential_decay(500, 5e-4, 5e-5, 1000) == pytest.approx((5e-4 * 5e-5) ** 0.5)
+    assert exponential_decay(1000, 5e-4, 5e-5, 1000) == pytest.approx(5e-5)
+    assert exponential_decay(5000, 5e-4, 5e-5, 1000) == pytest.approx(5e-5)
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([param], lr=5e-4)
+    sched = NeRFDecaySchedulerConfig(lr_final=5e-5, max_steps=10).setup().get_scheduler(opt, 5e-4)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    assert type(opt.param_groups[0]["lr"]) is float
+    # The states must survive torch's weights_only loader (what ns-eval/ns-render/ns-viewer use).
+    blob = {"optimizers": opt.state_dict(), "schedulers": sched.state_dict()}
+    path = tmp_path / "state.ckpt"
+    torch.save(blob, path)
+    torch.load(path, weights_only=True)
+
+
+def test_lpips_skipped_with_one_warning_when_weights_absent(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    metrics._lpips_module.cache_clear()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert metrics.lpips_metric("cpu") is None
+            assert metrics.lpips_metric("cpu") is None
+        assert len([w for w in caught if "LPIPS skipped" in str(w.message)]) == 1
+    finally:
+        metrics._lpips_module.cache_clear()
