@@ -38,13 +38,14 @@ def evaluate_run(config_path: Path, num_views: int = 5, device: Optional[str] = 
     return {"step": step, "checkpoint": str(checkpoint), **evaluate_pipeline(pipeline, num_views)}
 
 
-def evaluate_pipeline(pipeline, num_views: int = 5) -> Dict:
-    """Score ``num_views`` evenly spaced views of a pipeline's eval dataset (the test split).
+def evaluate_pipeline(pipeline, num_views: int = 5, split: str = "eval") -> Dict:
+    """Score ``num_views`` evenly spaced views of a pipeline's eval dataset (the test split), or
+    of its training images with ``split="train"`` (how well the scene is memorised).
 
     Returns:
         {"views", "per_view": [{metric: value}], "mean": {metric: value}, "seconds"}.
     """
-    dataset = pipeline.datamanager.eval_dataset
+    dataset = pipeline.datamanager.train_dataset if split == "train" else pipeline.datamanager.eval_dataset
     views = evenly_spaced(num_views, len(dataset))
     model = pipeline.model
     was_training = model.training

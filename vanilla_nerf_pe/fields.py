@@ -52,6 +52,12 @@ class NeRFField(Field):
         color_width: width of the view-dependent layer (NeRF: 128).
         density_activation: "relu" as in the paper, or "softplus", which keeps a gradient for
             empty space and so cannot lock a unit into "dead" during the first iterations.
+        density_bias: added to the raw density before the activation. mip-NeRF (Barron et al. 2021)
+            uses -1 with softplus: the initial volume is a thin fog (sigma ~ 0.3) instead of an
+            opaque one (~0.7 over 4 units of ray), so empty space needs less clearing.
+        rgb_padding: colour = sigmoid(x) (1 + 2 p) - p, mip-NeRF's padding (Barron et al. 2021):
+            black and white are reached at finite logits, so a dark or white pixel does not drive
+            the logit (and with it the sigmoid's gradient) towards zero for ever.
     """
 
     def __init__(
@@ -64,9 +70,13 @@ class NeRFField(Field):
         skip_connections: Sequence[int] = (4,),
         color_width: int = 128,
         density_activation: DensityActivation = "softplus",
+        density_bias: float = 0.0,
+        rgb_padding: float = 0.001,
     ) -> None:
         super().__init__()
         self.register_buffer("aabb", aabb.detach().clone().float())
+        self.density_bias = density_bias
+        self.rgb_padding = rgb_padding
         self.position_encoding = PositionalEncoding(3, position_frequencies)
         self.direction_encoding = PositionalEncoding(3, direction_frequencies)
         self.trunk = MLP(self.position_encoding.get_out_dim(), num_layers, width, skip_connections=skip_connections)
@@ -83,11 +93,12 @@ class NeRFField(Field):
     def density_and_feature(self, positions: Tensor) -> Tuple[Tensor, Tensor]:
         """sigma [..., 1] and feature [..., width] at world positions [..., 3]."""
         h = self.trunk(self.position_encoding(normalize_to_aabb(positions, self.aabb)))
-        return self.density_activation(self.density_head(h)), self.feature_head(h)
+        return self.density_activation(self.density_head(h) + self.density_bias), self.feature_head(h)
 
     def color(self, feature: Tensor, directions: Tensor) -> Tensor:
-        """RGB in [0, 1], [..., 3], from the trunk feature [..., width] and unit directions [..., 3]."""
-        return torch.sigmoid(self.color_mlp(torch.cat([feature, self.direction_encoding(directions)], dim=-1)))
+        """RGB in [-p, 1 + p], [..., 3], from the trunk feature [..., width] and unit directions [..., 3]."""
+        logits = self.color_mlp(torch.cat([feature, self.direction_encoding(directions)], dim=-1))
+        return torch.sigmoid(logits) * (1.0 + 2.0 * self.rgb_padding) - self.rgb_padding
 
     # nerfstudio's Field interface -------------------------------------------------------------
     def get_density(self, ray_samples: RaySamples) -> Tuple[Tensor, Tensor]:

@@ -75,7 +75,10 @@ vanilla_nerf_pe_quick = MethodSpecification(
         "vanilla-nerf-pe-quick",
         VanillaNeRFPEModelConfig(
             num_coarse_samples=32,
-            num_importance_samples=64,
+            num_importance_samples=32,
+            # lego_100's pixels are ~0.03 scene units wide: L = 10 reaches past that and, in
+            # ten minutes of training, adds noise; L = 8 measured 0.7 dB better (README).
+            position_frequencies=8,
             num_layers=4,
             hidden_dim=128,
             skip_connections=(2,),
@@ -85,9 +88,10 @@ vanilla_nerf_pe_quick = MethodSpecification(
             eval_num_rays_per_chunk=8192,
         ),
         rays_per_batch=1024,
-        max_num_iterations=3000,
-        steps_per_eval_image=500,
-        steps_per_save=250,
+        # ~0.85 s per iteration on a 2-core CPU: the learning-rate decay ends at ten minutes.
+        max_num_iterations=700,
+        steps_per_eval_image=250,
+        steps_per_save=100,
         lr=1e-3,
         lr_final=1e-4,
     ),

@@ -61,6 +61,9 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     """trunk width of the coarse field; None: the same as the fine field (the paper)."""
     density_activation: DensityActivation = "softplus"
     """"relu" (the paper) or "softplus" (no dead density units early in training)."""
+    density_bias: float = 0.0
+    """added to the raw density before the activation; mip-NeRF's -1 with softplus starts from a
+    thinner fog. 0 is the paper."""
     background_color: Literal["white", "black", "random", "last_sample"] = "white"
     """colour behind the scene. "random" trains on a random colour per ray and needs RGBA images
     (blender-data --alpha-color None); white matches nerfstudio's Blender dataparser."""
@@ -87,6 +90,7 @@ class VanillaNeRFPEModel(Model):
                 skip_connections=tuple(i for i in cfg.skip_connections if i < num_layers),
                 color_width=cfg.color_hidden_dim,
                 density_activation=cfg.density_activation,
+                density_bias=cfg.density_bias,
             )
 
         self.field_coarse = make_field(cfg.coarse_num_layers or cfg.num_layers, cfg.coarse_hidden_dim or cfg.hidden_dim)
