@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Sequence
 
 import pytest
 
 from vanilla_nerf_pe.scene import SceneConfig, write_scene
-
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "blender"
 
 
 def cli_env() -> dict:
@@ -42,8 +39,3 @@ def tiny_scene(tmp_path_factory) -> Path:
 def learn_scene(tmp_path_factory) -> Path:
     """64x64 demo scene with 40 train views and 4 test views (for the learning test)."""
     return write_scene(tmp_path_factory.mktemp("learn_scene"), SceneConfig(resolution=64, num_train=40, num_val=2, num_test=4))
-
-
-@pytest.fixture
-def python_exe() -> str:
-    return sys.executable

@@ -64,3 +64,62 @@ class PositionalEncoding(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, num_frequencies={self.num_frequencies}, include_input={self.include_input}"
+
+
+def fourier_features(x: Tensor, B: Tensor) -> Tensor:
+    """Random Fourier features (Tancik et al. 2020, "Fourier Features Let Networks Learn High
+    Frequency Functions in Low Dimensional Domains", sec. 4 / eq. 5 with a_j = 1).
+
+    gamma(x) = [cos(2 pi B x), sin(2 pi B x)].
+
+    Args:
+        x: [..., d] coordinates (the paper uses [0, 1]; [-1, 1] only doubles the effective sigma).
+        B: [m, d] frequency matrix.
+
+    Returns:
+        [..., 2 m]; the layout is [cos(all m), sin(all m)].
+    """
+    if x.shape[-1] != B.shape[-1]:
+        raise ValueError(f"fourier_features: x has {x.shape[-1]} coordinates but B expects {B.shape[-1]}")
+    proj = 2.0 * math.pi * (x @ B.to(x.dtype).T)  # [..., m]
+    return torch.cat([torch.cos(proj), torch.sin(proj)], dim=-1)
+
+
+class GaussianFourierFeatures(nn.Module):
+    """Module form of :func:`fourier_features` with B ~ N(0, sigma^2), shape ``[m, in_dim]``.
+
+    B is drawn once at construction from a ``torch.Generator`` seeded with ``seed`` (so two modules
+    built with the same arguments are identical) and registered as a buffer: it is part of
+    ``state_dict`` and a saved model reloads with the very same features.
+
+    Args:
+        in_dim: d, the number of coordinates.
+        num_features: m, the number of random frequencies (output has 2 m features).
+        sigma: standard deviation of the frequencies; the paper's key hyperparameter
+            (too small: blurry like no encoding; too large: noisy overfitting).
+        seed: seed of the draw of B.
+    """
+
+    B: Tensor
+
+    def __init__(self, in_dim: int, num_features: int = 256, sigma: float = 10.0, seed: int = 0) -> None:
+        super().__init__()
+        if num_features < 1:
+            raise ValueError(f"num_features must be >= 1, got {num_features}")
+        if sigma < 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma}")
+        self.in_dim = in_dim
+        self.num_features = num_features
+        self.sigma = float(sigma)
+        self.seed = seed
+        generator = torch.Generator().manual_seed(seed)
+        self.register_buffer("B", torch.randn(num_features, in_dim, generator=generator) * self.sigma)
+
+    def get_out_dim(self) -> int:
+        return 2 * self.num_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        return fourier_features(x, self.B)
+
+    def extra_repr(self) -> str:
+        return f"in_dim={self.in_dim}, num_features={self.num_features}, sigma={self.sigma}, seed={self.seed}"

@@ -24,7 +24,7 @@ def evenly_spaced(count: int, total: int) -> list[int]:
     return [int(i * total / count) for i in range(count)]
 
 
-def evaluate_run(config_path: Path, num_views: int = 5, device: Optional[str] = None) -> Dict:
+def evaluate_run(config_path: Path, num_views: int = 5, device: Optional[str] = None, images_dir: Optional[Path] = None) -> Dict:
     """Load the latest checkpoint of a run and score ``num_views`` fixed test views.
 
     Returns:
@@ -35,12 +35,13 @@ def evaluate_run(config_path: Path, num_views: int = 5, device: Optional[str] = 
     _, pipeline, checkpoint, step = eval_setup(config_path, test_mode="test")
     if device is not None:
         pipeline.to(device)
-    return {"step": step, "checkpoint": str(checkpoint), **evaluate_pipeline(pipeline, num_views)}
+    return {"step": step, "checkpoint": str(checkpoint), **evaluate_pipeline(pipeline, num_views, images_dir=images_dir)}
 
 
-def evaluate_pipeline(pipeline, num_views: int = 5, split: str = "eval") -> Dict:
+def evaluate_pipeline(pipeline, num_views: int = 5, split: str = "eval", images_dir: Optional[Path] = None) -> Dict:
     """Score ``num_views`` evenly spaced views of a pipeline's eval dataset (the test split), or
-    of its training images with ``split="train"`` (how well the scene is memorised).
+    of its training images with ``split="train"`` (how well the scene is memorised). With
+    ``images_dir``, writes ``view_{i}.png`` there: ground truth above the rendering.
 
     Returns:
         {"views", "per_view": [{metric: value}], "mean": {metric: value}, "seconds"}.
@@ -55,11 +56,23 @@ def evaluate_pipeline(pipeline, num_views: int = 5, split: str = "eval") -> Dict
     with torch.no_grad():
         for i in views:
             outputs = model.get_outputs_for_camera(dataset.cameras[i : i + 1].to(model.device))
-            metrics, _ = model.get_image_metrics_and_images(outputs, dataset[i])
+            metrics, images = model.get_image_metrics_and_images(outputs, dataset[i])
             per_view.append(metrics)
+            if images_dir is not None:
+                _save_comparison(images["img"], images_dir / f"view_{i}.png")
     model.train(was_training)
     mean = {k: sum(m[k] for m in per_view) / len(per_view) for k in per_view[0]}
     return {"views": views, "per_view": per_view, "mean": mean, "seconds": time.perf_counter() - start}
+
+
+def _save_comparison(img: torch.Tensor, path: Path) -> None:
+    """Save the model's [H, 3W, 3] "img" panel (target | coarse | fine) as target above fine."""
+    from PIL import Image
+
+    width = img.shape[1] // 3
+    stacked = torch.cat([img[:, :width], img[:, 2 * width :]], dim=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((stacked.clamp(0, 1) * 255).round().byte().cpu().numpy()).save(path)
 
 
 @dataclass
@@ -70,13 +83,15 @@ class EvalArgs:
     """number of evenly spaced test views to score."""
     output_path: Optional[Path] = None
     """where to write the JSON; default: print only."""
+    images_dir: Optional[Path] = None
+    """if given, write view_<i>.png (ground truth above rendering) there."""
 
 
 def main() -> None:
     import tyro
 
     args = tyro.cli(EvalArgs)
-    result = evaluate_run(args.load_config, args.num_views)
+    result = evaluate_run(args.load_config, args.num_views, images_dir=args.images_dir)
     text = json.dumps(result, indent=2)
     if args.output_path is not None:
         args.output_path.parent.mkdir(parents=True, exist_ok=True)
