@@ -1,0 +1,309 @@
+"""Console script ``vnp-image``: fit an image with a coordinate network, render it, compare encodings.
+
+Subcommands (``vnp-image SUBCOMMAND --help`` lists every option):
+
+* ``fit [IMAGE]``: fit one representation (default image: scikit-image's astronaut at 128x128);
+  with ``--output DIR`` write ``reconstruction.png``, ``metrics.json``, ``model.pt`` (the state
+  dict) and ``config.json`` (the :class:`~vanilla_nerf_pe.image_field.ImageFieldConfig`, the
+  channel count and the image size);
+* ``render MODEL_DIR``: reload a ``fit --output`` directory and render it at any ``--height`` /
+  ``--width`` (the field is continuous);
+* ``compare [IMAGE]``: fit every representation with the same MLP size, steps and seed; write one
+  reconstruction per representation, ``comparison.png`` (original + fits, PSNR in the titles),
+  ``psnr_curves.png`` and ``metrics.json`` (PSNR, SSIM, seconds, parameters).
+
+``--holdout`` trains on the pixels with even row and column only and scores the others (the
+generalisation protocol of Tancik et al. 2020). Bad input (missing file, not an image, empty
+image, not a model directory) exits with status 2 and a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Literal, Optional, Tuple
+
+import tyro
+from typing_extensions import Annotated
+
+from vanilla_nerf_pe.image_field import REPRESENTATIONS, ImageFieldConfig, Representation
+
+PROG = "vnp-image"
+MODEL_FILE = "model.pt"
+CONFIG_FILE = "config.json"
+
+
+class UsageError(Exception):
+    """Bad input reported as one line on stderr with exit status 2."""
+
+
+@dataclass
+class CompareFieldConfig(ImageFieldConfig):
+    """ImageFieldConfig without ``representation``: ``compare`` fits every one of them."""
+
+    representation: tyro.conf.Suppress[Representation] = "pe"
+
+
+@dataclass
+class _ImageInput:
+    image: Annotated[Optional[Path], tyro.conf.Positional, tyro.conf.arg(metavar="[IMAGE]")] = None
+    """image file to fit (PNG, JPEG, ...); default: the built-in --default image."""
+    default: Literal["astronaut", "camera"] = "astronaut"
+    """built-in scikit-image picture used when no IMAGE is given (camera is grayscale)."""
+    size: int = 128
+    """side of the built-in picture in pixels."""
+    alpha: Literal["composite", "drop"] = "composite"
+    """images with transparency: composite on white, or drop the alpha channel."""
+    holdout: bool = False
+    """train on pixels with even row and column only; PSNR is measured on the other pixels."""
+    eval_every: int = 100
+    """steps between PSNR evaluations."""
+
+
+@dataclass
+class FitCommand(_ImageInput):
+    """Fit one image with a coordinate network."""
+
+    output: Optional[Path] = None
+    """directory for reconstruction.png, metrics.json, model.pt and config.json; default: print only."""
+    field: Annotated[ImageFieldConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=ImageFieldConfig)
+
+
+@dataclass
+class RenderCommand:
+    """Render a saved image field (a `fit --output` directory) at any resolution."""
+
+    model_dir: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="MODEL_DIR")]
+    """directory written by `vnp-image fit --output`."""
+    height: Optional[int] = None
+    """output height in pixels; default: the fitted image's."""
+    width: Optional[int] = None
+    """output width in pixels; default: the fitted image's."""
+    output: Optional[Path] = None
+    """PNG to write; default: MODEL_DIR/render_HxW.png."""
+
+
+@dataclass
+class CompareCommand(_ImageInput):
+    """Fit every representation at the same MLP size and steps; write images, curves and metrics."""
+
+    output: Path = Path("image_compare")
+    """directory for the reconstructions, comparison.png, psnr_curves.png and metrics.json."""
+    representations: Tuple[Representation, ...] = REPRESENTATIONS  # type: ignore[assignment]
+    """representations to fit, in this order."""
+    field: Annotated[CompareFieldConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=CompareFieldConfig)
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+
+def _load_input(args: _ImageInput):
+    from vanilla_nerf_pe.image_field import default_image, load_image
+
+    if args.image is not None:
+        return load_image(args.image, alpha=args.alpha), str(args.image)
+    if args.size < 1:
+        raise UsageError(f"--size must be >= 1, got {args.size}")
+    return default_image(args.default, args.size), f"skimage.data.{args.default} ({args.size}x{args.size})"
+
+
+def _fit_with_progress(image, config: ImageFieldConfig, args: _ImageInput, label: str):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vanilla_nerf_pe.image_field import even_pixel_mask, fit
+
+    mask = even_pixel_mask(image.shape[0], image.shape[1]) if args.holdout else None
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.2e}  PSNR {task.fields[psnr]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as progress:
+        task = progress.add_task(label, total=config.steps, loss=float("nan"), psnr="-")
+
+        def callback(step: int, loss: float, score: Optional[float]) -> None:
+            fields = {"loss": loss}
+            if score is not None:
+                fields["psnr"] = f"{score:.2f} dB"
+            progress.update(task, completed=step, **fields)
+
+        result = fit(image, config, eval_every=args.eval_every, train_mask=mask, callback=callback)
+    return result
+
+
+def _summary(result, image, source: str, config: ImageFieldConfig, holdout: bool) -> Dict:
+    from vanilla_nerf_pe.image_field import image_ssim, psnr, render
+
+    H, W, C = image.shape
+    recon = render(result.model, H, W)
+    return {
+        "representation": config.representation,
+        "psnr": result.final_psnr,
+        "psnr_pixels": "held-out (odd row or column)" if holdout else "all",
+        "psnr_full_image": float(psnr(recon.clamp(0, 1), image)),
+        "ssim": image_ssim(recon, image),
+        "seconds": result.seconds,
+        "num_parameters": result.num_parameters,
+        "psnr_history": [[s, p] for s, p in result.psnr_history],
+        "image": {"source": source, "height": H, "width": W, "channels": C},
+        "config": dataclasses.asdict(config),
+    }, recon
+
+
+def _write_json(obj, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------
+# Subcommands
+# --------------------------------------------------------------------------
+
+
+def run_fit(args: FitCommand) -> None:
+    import torch
+
+    from vanilla_nerf_pe.image_field import save_image
+
+    image, source = _load_input(args)
+    config = args.field
+    result = _fit_with_progress(image, config, args, f"fit {config.representation}")
+    metrics, recon = _summary(result, image, source, config, args.holdout)
+    print(
+        f"{PROG}: {config.representation}: PSNR {metrics['psnr']:.2f} dB ({metrics['psnr_pixels']} pixels), "
+        f"SSIM {metrics['ssim']:.3f}, {result.num_parameters} parameters, {result.seconds:.1f} s"
+    )
+    if args.output is not None:
+        out = args.output
+        out.mkdir(parents=True, exist_ok=True)
+        save_image(recon, out / "reconstruction.png")
+        _write_json(metrics, out / "metrics.json")
+        torch.save(result.model.state_dict(), out / MODEL_FILE)
+        H, W, C = image.shape
+        _write_json(
+            {"format": "vanilla_nerf_pe.image_field", "config": dataclasses.asdict(config), "channels": C, "height": H, "width": W},
+            out / CONFIG_FILE,
+        )
+        print(f"{PROG}: wrote reconstruction.png, metrics.json, {MODEL_FILE}, {CONFIG_FILE} to {out}")
+
+
+def load_model(model_dir: Path):
+    """Rebuild the :class:`ImageField` saved by ``fit --output``; returns (model, saved config dict)."""
+    import torch
+
+    from vanilla_nerf_pe.image_field import ImageField
+
+    config_path, model_path = model_dir / CONFIG_FILE, model_dir / MODEL_FILE
+    if not config_path.is_file() or not model_path.is_file():
+        raise UsageError(f"{model_dir}: not a saved model directory (needs {CONFIG_FILE} and {MODEL_FILE})")
+    try:
+        saved = json.loads(config_path.read_text())
+        model = ImageField(ImageFieldConfig(**saved["config"]), int(saved["channels"]))
+        model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
+    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{model_dir}: cannot load the saved model ({first})") from None
+    model.eval()
+    return model, saved
+
+
+def run_render(args: RenderCommand) -> None:
+    from vanilla_nerf_pe.image_field import render, save_image
+
+    model, saved = load_model(args.model_dir)
+    H = args.height if args.height is not None else int(saved["height"])
+    W = args.width if args.width is not None else int(saved["width"])
+    if H < 1 or W < 1:
+        raise UsageError(f"--height and --width must be >= 1, got {H}x{W}")
+    path = args.output if args.output is not None else args.model_dir / f"render_{H}x{W}.png"
+    save_image(render(model, H, W), path)
+    print(f"{PROG}: wrote {W}x{H} render to {path}")
+
+
+def run_compare(args: CompareCommand) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vanilla_nerf_pe.image_field import save_image
+
+    if not args.representations:
+        raise UsageError("--representations needs at least one representation")
+    image, source = _load_input(args)
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    results: Dict[str, Dict] = {}
+    recons = {}
+    for rep in args.representations:
+        config = dataclasses.replace(args.field, representation=rep)
+        config = ImageFieldConfig(**dataclasses.asdict(config))
+        result = _fit_with_progress(image, config, args, f"fit {rep}")
+        metrics, recon = _summary(result, image, source, config, args.holdout)
+        metrics.pop("image")
+        results[rep] = metrics
+        recons[rep] = recon
+        save_image(recon, out / f"reconstruction_{rep}.png")
+        print(f"{PROG}: {rep}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, {result.num_parameters} parameters, {result.seconds:.1f} s")
+
+    H, W, C = image.shape
+    gray = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if C == 1 else {}
+    panels = [("original", image)] + [(f"{rep}: {results[rep]['psnr']:.2f} dB", recons[rep]) for rep in args.representations]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.3), squeeze=False)
+    for ax, (title, img) in zip(axes[0], panels):
+        shown = img.detach().clamp(0, 1).numpy()
+        ax.imshow(shown[..., 0] if C == 1 else shown, interpolation="nearest", **gray)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out / "comparison.png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for rep in args.representations:
+        hist = results[rep]["psnr_history"]
+        ax.plot([s for s, _ in hist], [p for _, p in hist], marker=".", label=rep)
+    ax.set_xlabel("step")
+    ax.set_ylabel("PSNR (dB, held-out pixels)" if args.holdout else "PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "psnr_curves.png", dpi=100)
+    plt.close(fig)
+
+    _write_json({"image": {"source": source, "height": H, "width": W, "channels": C}, "holdout": args.holdout, "results": results}, out / "metrics.json")
+    print(f"{PROG}: wrote comparison.png, psnr_curves.png, metrics.json and {len(results)} reconstructions to {out}")
+
+
+def main(argv=None) -> None:
+    """Console entry point ``vnp-image``."""
+    from vanilla_nerf_pe.image_field import ImageError
+
+    args = tyro.extras.subcommand_cli_from_dict(
+        {"fit": FitCommand, "render": RenderCommand, "compare": CompareCommand},
+        prog=PROG,
+        description="Fit an image with a coordinate network (no encoding / positional encoding / Fourier features / SIREN).",
+        args=argv,
+    )
+    try:
+        if isinstance(args, FitCommand):
+            run_fit(args)
+        elif isinstance(args, RenderCommand):
+            run_render(args)
+        else:
+            run_compare(args)
+    except (ImageError, UsageError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main()
