@@ -21,7 +21,9 @@ from vanilla_nerf_pe.image_field import (
     ImageFieldConfig,
     default_image,
     even_pixel_mask,
+    finite_difference_derivatives,
     fit,
+    gradient_and_laplacian,
     load_image,
     pixel_grid,
     render,
@@ -248,6 +250,63 @@ def test_fit_masks_chunks_standardize_and_render():
 
 
 # --------------------------------------------------------------------------
+# Derivatives of the fitted field (SIREN fig. 1)
+# --------------------------------------------------------------------------
+
+
+class _SinPlusSquare(torch.nn.Module):
+    """Closed-form field with ImageField's call signature: coords [..., 2] -> [..., 2], whose
+    channel mean is f(x, y) = sin(a x) + y^2."""
+
+    def __init__(self, a: float) -> None:
+        super().__init__()
+        self.a = a
+
+    def forward(self, coords):
+        x, y = coords[..., 0], coords[..., 1]
+        f = torch.sin(self.a * x) + y**2
+        return torch.stack([f + 0.5, f - 0.5], dim=-1)
+
+
+def test_gradient_and_laplacian_closed_form():
+    a, H, W = 3.0, 9, 11
+    grad_norm, lap = gradient_and_laplacian(_SinPlusSquare(a), H, W, chunk=7)  # chunks split rows
+    assert grad_norm.shape == lap.shape == (H, W)
+    g = pixel_grid(H, W).double()
+    x, y = g[..., 0], g[..., 1]
+    expected_norm = torch.sqrt((a * torch.cos(a * x)) ** 2 + (2 * y) ** 2)
+    expected_lap = -(a**2) * torch.sin(a * x) + 2.0
+    torch.testing.assert_close(grad_norm.double(), expected_norm, atol=1e-3, rtol=0)
+    torch.testing.assert_close(lap.double(), expected_lap, atol=1e-3, rtol=0)
+
+
+def test_gradient_and_laplacian_on_image_fields():
+    for rep in ("none", "pe", "siren"):
+        model = ImageField(ImageFieldConfig(representation=rep, width=16, num_layers=2, num_frequencies=3), 3)
+        grad_norm, lap = gradient_and_laplacian(model, 6, 5, chunk=4)
+        assert grad_norm.shape == lap.shape == (6, 5)
+        assert torch.isfinite(grad_norm).all() and torch.isfinite(lap).all()
+        assert all(p.grad is None for p in model.parameters())
+        torch.testing.assert_close((grad_norm, lap), gradient_and_laplacian(model, 6, 5))
+        if rep == "none":  # piecewise linear in (x, y): no curvature
+            assert float(lap.abs().max()) < 1e-6
+        else:
+            assert float(lap.abs().max()) > 1e-4
+
+
+def test_finite_difference_derivatives_quadratic():
+    H, W = 8, 10
+    g = pixel_grid(H, W)
+    x, y = g[..., 0], g[..., 1]
+    image = torch.stack([x**2 + 0.5 * y**2, x**2 + 0.5 * y**2], dim=-1)
+    grad_norm, lap = finite_difference_derivatives(image)
+    assert grad_norm.shape == lap.shape == (H, W)
+    inner = (slice(1, -1), slice(1, -1))  # central differences are exact for quadratics
+    np.testing.assert_allclose(grad_norm[inner], np.hypot(2 * x, y).numpy()[inner], atol=1e-5)
+    np.testing.assert_allclose(lap[inner], 3.0, atol=1e-4)
+
+
+# --------------------------------------------------------------------------
 # The vnp-image command line
 # --------------------------------------------------------------------------
 
@@ -278,7 +337,7 @@ def test_cli_fit_render_compare(tiny_png, tmp_path):
 
     cmp_dir = tmp_path / "cmp"
     image_main(["compare", str(tiny_png), "--output", str(cmp_dir), "--holdout", *TINY])
-    for name in ("comparison.png", "psnr_curves.png", "metrics.json"):
+    for name in ("comparison.png", "psnr_curves.png", "metrics.json", "siren_gradient.png", "siren_laplacian.png", "siren_derivatives.png"):
         assert (cmp_dir / name).is_file(), name
     results = json.loads((cmp_dir / "metrics.json").read_text())["results"]
     assert list(results) == ["none", "pe", "fourier", "siren"]

@@ -10,7 +10,10 @@ Subcommands (``vnp-image SUBCOMMAND --help`` lists every option):
   ``--width`` (the field is continuous);
 * ``compare [IMAGE]``: fit every representation with the same MLP size, steps and seed; write one
   reconstruction per representation, ``comparison.png`` (original + fits, PSNR in the titles),
-  ``psnr_curves.png`` and ``metrics.json`` (PSNR, SSIM, seconds, parameters).
+  ``psnr_curves.png`` and ``metrics.json`` (PSNR, SSIM, seconds, parameters); when ``siren`` is
+  among them, also the fitted SIREN's gradient norm and Laplacian (autograd, SIREN paper fig. 1):
+  ``siren_gradient.png``, ``siren_laplacian.png`` and ``siren_derivatives.png`` (top: the
+  ground truth by finite differences, bottom: the SIREN).
 
 ``--holdout`` trains on the pixels with even row and column only and scores the others (the
 generalisation protocol of Tancik et al. 2020). Bad input (missing file, not an image, empty
@@ -243,6 +246,7 @@ def run_compare(args: CompareCommand) -> None:
     out.mkdir(parents=True, exist_ok=True)
     results: Dict[str, Dict] = {}
     recons = {}
+    models = {}
     for rep in args.representations:
         config = dataclasses.replace(args.field, representation=rep)
         config = ImageFieldConfig(**dataclasses.asdict(config))
@@ -251,6 +255,7 @@ def run_compare(args: CompareCommand) -> None:
         metrics.pop("image")
         results[rep] = metrics
         recons[rep] = recon
+        models[rep] = result.model
         save_image(recon, out / f"reconstruction_{rep}.png")
         print(f"{PROG}: {rep}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, {result.num_parameters} parameters, {result.seconds:.1f} s")
 
@@ -280,7 +285,57 @@ def run_compare(args: CompareCommand) -> None:
     plt.close(fig)
 
     _write_json({"image": {"source": source, "height": H, "width": W, "channels": C}, "holdout": args.holdout, "results": results}, out / "metrics.json")
-    print(f"{PROG}: wrote comparison.png, psnr_curves.png, metrics.json and {len(results)} reconstructions to {out}")
+    extra = ""
+    if "siren" in models:
+        _write_siren_derivatives(models["siren"], image, out)
+        extra = ", siren_gradient.png, siren_laplacian.png, siren_derivatives.png"
+    print(f"{PROG}: wrote comparison.png, psnr_curves.png{extra}, metrics.json and {len(results)} reconstructions to {out}")
+
+
+def _derivative_panel(fig, ax, values, kind: str, title: str) -> None:
+    """One colour-mapped map with a colourbar and no axes; the Laplacian uses a symmetric
+    diverging scale clipped at the 99th percentile of |value| (a few pixels dominate otherwise)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    if kind == "gradient":
+        vmax = float(np.percentile(values, 99)) or 1.0
+        im = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest")
+    else:
+        vmax = float(np.percentile(np.abs(values), 99)) or 1.0
+        im = ax.imshow(values, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
+
+
+def _write_siren_derivatives(model, image, out: Path) -> None:
+    """SIREN fig. 1 (Sitzmann et al. 2020): gradient norm and Laplacian of the fitted SIREN (autograd)
+    next to the ground truth's (finite differences), grayscale value, [-1, 1] coordinate units."""
+    import matplotlib.pyplot as plt
+
+    from vanilla_nerf_pe.image_field import finite_difference_derivatives, gradient_and_laplacian
+
+    H, W, _ = image.shape
+    grad, lap = (t.numpy() for t in gradient_and_laplacian(model, H, W))
+    gt_grad, gt_lap = finite_difference_derivatives(image)
+    for name, values, kind, title in (
+        ("siren_gradient.png", grad, "gradient", "SIREN |grad f|"),
+        ("siren_laplacian.png", lap, "laplacian", "SIREN Laplacian of f"),
+    ):
+        fig, ax = plt.subplots(figsize=(4, 3.5))
+        _derivative_panel(fig, ax, values, kind, title)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+    fig, axes = plt.subplots(2, 2, figsize=(7.5, 6.5))
+    _derivative_panel(fig, axes[0, 0], gt_grad, "gradient", "ground truth |grad f| (finite diff.)")
+    _derivative_panel(fig, axes[0, 1], gt_lap, "laplacian", "ground truth Laplacian (finite diff.)")
+    _derivative_panel(fig, axes[1, 0], grad, "gradient", "SIREN |grad f| (autograd)")
+    _derivative_panel(fig, axes[1, 1], lap, "laplacian", "SIREN Laplacian (autograd)")
+    fig.tight_layout()
+    fig.savefig(out / "siren_derivatives.png", dpi=100)
+    plt.close(fig)
 
 
 def main(argv=None) -> None:

@@ -385,6 +385,75 @@ def render(model: ImageField, H: int, W: int, chunk: int = 65536) -> Tensor:
     return _predict(model, coords, chunk).reshape(H, W, -1)
 
 
+def gradient_and_laplacian(model: nn.Module, H: int, W: int, chunk: int = 16384) -> Tuple[Tensor, Tensor]:
+    """Gradient norm and Laplacian of a fitted field on the ``H x W`` pixel grid, by autograd.
+
+    The quantities of SIREN's figure 1 (Sitzmann et al. 2020, "Implicit Neural Representations
+    with Periodic Activation Functions"): for the grayscale value ``g(x, y) = mean_c f_c(x, y)``
+    of the field ``f = model``,
+
+    * ``grad_norm[i, j] = |grad_xy g| = sqrt(g_x^2 + g_y^2)``,
+    * ``laplacian[i, j] = g_xx + g_yy``,
+
+    at the pixel centres ``pixel_grid(H, W)[i, j] = (x_j, y_i)``. Derivatives are taken with
+    respect to the [-1, 1] coordinates of :func:`pixel_grid` (so one pixel is ``2 / W`` wide).
+    Works for any module mapping ``coords [..., 2] -> [..., C]``: for the ReLU networks
+    (``none``, ``pe``, ``fourier``) the second derivatives of the piecewise-linear part vanish
+    almost everywhere, so ``none`` has a Laplacian of (numerically) zero.
+
+    Args:
+        model: an :class:`ImageField` or any module with the same call signature.
+        H, W: grid size.
+        chunk: the most pixels differentiated at once (bounds memory; the result does not depend on it).
+
+    Returns:
+        ``(grad_norm [H, W], laplacian [H, W])``, float32, detached; the model's parameter
+        gradients (``.grad``) are left untouched.
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    coords = pixel_grid(H, W).reshape(-1, 2)
+    norms, laps = [], []
+    with torch.enable_grad():
+        for i in range(0, coords.shape[0], chunk):
+            c = coords[i : i + chunk].clone().requires_grad_(True)
+            g = model(c).mean(dim=-1)  # [n] grayscale value
+            (grad,) = torch.autograd.grad(g.sum(), c, create_graph=True)  # [n, 2]
+            lap = torch.zeros(c.shape[0])
+            if grad.requires_grad:  # False when the field is (piecewise) linear in the coordinates
+                for d in range(2):
+                    (second,) = torch.autograd.grad(grad[:, d].sum(), c, retain_graph=d == 0, allow_unused=True)
+                    if second is not None:
+                        lap = lap + second[:, d].detach()
+            norms.append(grad.detach().norm(dim=-1))
+            laps.append(lap)
+    return torch.cat(norms).reshape(H, W).float(), torch.cat(laps).reshape(H, W).float()
+
+
+def finite_difference_derivatives(image: Tensor) -> Tuple[np.ndarray, np.ndarray]:
+    """Ground-truth counterpart of :func:`gradient_and_laplacian` by finite differences.
+
+    For ``image [H, W, C]`` (grayscale value = mean over channels) on the pixel grid of spacing
+    ``hx = 2 / W``, ``hy = 2 / H`` (the [-1, 1] units of :func:`pixel_grid`):
+
+    * gradient norm from ``np.gradient`` (central differences inside, one-sided at the border);
+    * the 5-point discrete Laplacian ``(g[i, j-1] - 2 g + g[i, j+1]) / hx^2 + (g[i-1, j] - 2 g + g[i+1, j]) / hy^2``
+      with edge-replicated borders.
+
+    Returns ``(grad_norm [H, W], laplacian [H, W])`` as float64 arrays.
+    """
+    if image.ndim != 3:
+        raise ValueError(f"image must be [H, W, C], got shape {tuple(image.shape)}")
+    g = image.detach().double().mean(dim=-1).cpu().numpy()
+    H, W = g.shape
+    hx, hy = 2.0 / W, 2.0 / H
+    gy = np.gradient(g, hy, axis=0) if H > 1 else np.zeros_like(g)
+    gx = np.gradient(g, hx, axis=1) if W > 1 else np.zeros_like(g)
+    p = np.pad(g, 1, mode="edge")
+    lap = (p[1:-1, :-2] - 2 * g + p[1:-1, 2:]) / hx**2 + (p[:-2, 1:-1] - 2 * g + p[2:, 1:-1]) / hy**2
+    return np.hypot(gx, gy), lap
+
+
 def image_ssim(pred: Tensor, target: Tensor) -> float:
     """:func:`vanilla_nerf_pe.metrics.ssim` for 1- or 3-channel images (grayscale is repeated)."""
     from vanilla_nerf_pe.metrics import ssim
@@ -402,7 +471,9 @@ __all__ = [
     "ImageFieldConfig",
     "default_image",
     "even_pixel_mask",
+    "finite_difference_derivatives",
     "fit",
+    "gradient_and_laplacian",
     "image_ssim",
     "load_image",
     "pixel_grid",
