@@ -67,12 +67,10 @@ def evaluate_pipeline(pipeline, num_views: int = 5, split: str = "eval", images_
 
 def _save_comparison(img: torch.Tensor, path: Path) -> None:
     """Save the model's [H, 3W, 3] "img" panel (target | coarse | fine) as target above fine."""
-    from PIL import Image
+    from vanilla_nerf_pe.image_field import save_image
 
     width = img.shape[1] // 3
-    stacked = torch.cat([img[:, :width], img[:, 2 * width :]], dim=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((stacked.clamp(0, 1) * 255).round().byte().cpu().numpy()).save(path)
+    save_image(torch.cat([img[:, :width], img[:, 2 * width :]], dim=0), path)
 
 
 @dataclass
