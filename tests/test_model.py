@@ -39,13 +39,13 @@ def test_outputs_names_and_shapes():
 def test_fine_pass_sees_coarse_plus_importance_bins(monkeypatch):
     model = make_model()
     seen = []
-    original = model._render
+    original = model._render_dense
 
     def spy(field, bundle, t):
         seen.append(t.shape[-1] - 1)
         return original(field, bundle, t)
 
-    monkeypatch.setattr(model, "_render", spy)
+    monkeypatch.setattr(model, "_render_dense", spy)
     model(rays())
     assert seen == [8, 8 + 16]
 
@@ -85,3 +85,67 @@ def test_no_positional_encoding_is_raw_xyz():
     model = make_model(position_frequencies=0)
     assert model.field_fine.position_encoding.get_out_dim() == 3
     assert model.field_fine.trunk.layers[0].in_features == 3
+
+
+@pytest.mark.parametrize("field", ["pe", "fourier", "siren"])
+@pytest.mark.parametrize("sampler", ["hierarchical", "proposal", "occupancy"])
+def test_every_field_and_sampler_renders_and_trains(field, sampler):
+    model = make_model(field=field, sampler=sampler, num_proposal_samples_per_ray=(16, 8), num_nerf_samples_per_ray=8,
+                       fourier_features=16, grid_resolution=8, render_step_size=0.1, distortion_loss_mult=0.0 if sampler == "occupancy" else 0.01)
+    out = model(rays())
+    for name, dim in [("rgb", 3), ("depth", 1), ("accumulation", 1), ("num_samples", 1)]:
+        assert out[name].shape == (64, dim) and torch.isfinite(out[name]).all(), name
+    losses = model.get_loss_dict(out, {"image": torch.rand(64, 3)})
+    expected = {"rgb_loss_fine"} | {"hierarchical": {"rgb_loss_coarse", "distortion_loss"}, "proposal": {"interlevel_loss", "distortion_loss"}, "occupancy": set()}[sampler]
+    assert set(losses) == expected
+    sum(losses.values()).backward()
+    trained = [n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    assert any(n.startswith("field_fine.") for n in trained)
+    if sampler == "proposal":
+        assert any(n.startswith("sampler_proposal.networks.1.") for n in trained)
+    model.eval()
+    with torch.no_grad():
+        out = model.get_outputs_for_camera_ray_bundle(_camera_bundle())
+    assert out["rgb"].shape == (4, 4, 3) and out["rgb"].min() >= 0 and out["rgb"].max() <= 1
+
+
+def _camera_bundle():
+    b = rays(16)
+    b.nears, b.fars = torch.full((16, 1), 2.0), torch.full((16, 1), 6.0)
+    return b.reshape((4, 4))
+
+
+def test_occupancy_grid_update_callback_and_checkpoint():
+    model = make_model(sampler="occupancy", grid_resolution=8, grid_update_every=1, grid_warmup_steps=2)
+    callbacks = model.get_training_callbacks(None)  # type: ignore[arg-type]
+    assert len(callbacks) == 1
+    before = model.sampler_occupancy.grid.occs.clone()
+    callbacks[0].run_callback_at_location(0, callbacks[0].where_to_run[0])
+    assert not torch.equal(before, model.sampler_occupancy.grid.occs)
+    fresh = make_model(sampler="occupancy", grid_resolution=8)
+    fresh.load_state_dict(model.state_dict())
+    assert torch.equal(fresh.sampler_occupancy.grid.occupied, model.sampler_occupancy.grid.occupied)
+
+
+def test_fourier_matrix_is_part_of_the_checkpoint():
+    model = make_model(field="fourier", fourier_features=16, fourier_seed=3)
+    other = make_model(field="fourier", fourier_features=16, fourier_seed=4)
+    key = "field_fine.position_encoding.B"
+    assert key in model.state_dict() and not torch.equal(model.state_dict()[key], other.state_dict()[key])
+    other.load_state_dict(model.state_dict())
+    torch.testing.assert_close(other.field_fine.position_encoding.B, model.field_fine.position_encoding.B)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"field": "hash"}, "field 'hash': choose one of pe, fourier, siren"),
+        ({"sampler": "grid"}, "sampler 'grid': choose one of hierarchical, proposal, occupancy"),
+        ({"sampler": "occupancy", "background_color": "last_sample"}, "occupancy sampler"),
+        ({"sampler": "occupancy", "distortion_loss_mult": 0.1}, "distortion-loss-mult"),
+        ({"sampler": "proposal", "num_proposal_samples_per_ray": ()}, "at least one entry"),
+    ],
+)
+def test_invalid_combinations_fail_at_construction(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        make_model(**overrides)

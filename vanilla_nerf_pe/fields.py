@@ -5,8 +5,17 @@ of ``width`` units (gamma(x) concatenated again at layer ``skip_connections``); 
 the density sigma and a ``width``-wide feature; the feature, concatenated with gamma(d), goes through
 one ReLU layer of ``color_width`` units and a sigmoid to RGB.
 
+Three kinds of field (:func:`make_nerf_field`), differing in how a position reaches the trunk:
+
+- ``pe``: NeRF's positional encoding + ReLU MLP (Mildenhall et al. 2020);
+- ``fourier``: Gaussian random Fourier features + ReLU MLP (Tancik et al. 2020);
+- ``siren``: raw coordinates into sine layers (Sitzmann et al. 2020), linear density and feature heads.
+
+The colour branch is NeRF's in all three. A field built with ``color_width=None`` has no colour
+branch: the density-only proposal networks of mip-NeRF 360.
+
 The field is a nerfstudio :class:`~nerfstudio.fields.base_field.Field`, so nerfstudio's
-``density_fn`` and viewer hooks work; the encoding and MLP are this package's own modules, shared
+``density_fn`` and viewer hooks work; the encodings and MLPs are this package's own modules, shared
 with the 2D image pipeline.
 """
 
@@ -20,10 +29,12 @@ from nerfstudio.field_components.field_heads import FieldHeadNames
 from nerfstudio.fields.base_field import Field
 from torch import Tensor, nn
 
-from vanilla_nerf_pe.encodings import PositionalEncoding
-from vanilla_nerf_pe.mlp import MLP
+from vanilla_nerf_pe.encodings import GaussianFourierFeatures, PositionalEncoding
+from vanilla_nerf_pe.mlp import MLP, Siren
 
 DensityActivation = Literal["relu", "softplus"]
+FieldKind = Literal["pe", "fourier", "siren"]
+FIELD_KINDS: Tuple[str, ...] = ("pe", "fourier", "siren")
 
 
 def normalize_to_aabb(positions: Tensor, aabb: Tensor) -> Tensor:
@@ -41,15 +52,16 @@ def normalize_to_aabb(positions: Tensor, aabb: Tensor) -> Tensor:
 
 
 class NeRFField(Field):
-    """NeRF's radiance field with positional encoding.
+    """A radiance field: position encoding, trunk, density head and NeRF's view-dependent colour branch.
 
     Args:
         aabb: [2, 3] scene box; positions are normalised to [-1, 1] in it before encoding, and the
             box is a buffer, so it travels with the checkpoint.
-        position_frequencies: L for positions (NeRF: 10); 0 feeds raw coordinates.
+        position_encoding: module [..., 3] -> [..., trunk input] with ``get_out_dim``.
+        trunk: module [..., position_encoding.get_out_dim()] -> [..., width].
+        width: output width of the trunk.
         direction_frequencies: L for view directions (NeRF: 4).
-        num_layers, width, skip_connections: the trunk (NeRF: 8, 256, (4,)).
-        color_width: width of the view-dependent layer (NeRF: 128).
+        color_width: width of the view-dependent layer (NeRF: 128); None: a density-only field.
         density_activation: "relu" as in the paper, or "softplus", which keeps a gradient for
             empty space and so cannot lock a unit into "dead" during the first iterations.
         density_bias: added to the raw density before the activation. mip-NeRF (Barron et al. 2021)
@@ -63,12 +75,11 @@ class NeRFField(Field):
     def __init__(
         self,
         aabb: Tensor,
-        position_frequencies: int = 10,
+        position_encoding: nn.Module,
+        trunk: nn.Module,
+        width: int,
         direction_frequencies: int = 4,
-        num_layers: int = 8,
-        width: int = 256,
-        skip_connections: Sequence[int] = (4,),
-        color_width: int = 128,
+        color_width: Optional[int] = 128,
         density_activation: DensityActivation = "softplus",
         density_bias: float = 0.0,
         rgb_padding: float = 0.001,
@@ -77,12 +88,14 @@ class NeRFField(Field):
         self.register_buffer("aabb", aabb.detach().clone().float())
         self.density_bias = density_bias
         self.rgb_padding = rgb_padding
-        self.position_encoding = PositionalEncoding(3, position_frequencies)
-        self.direction_encoding = PositionalEncoding(3, direction_frequencies)
-        self.trunk = MLP(self.position_encoding.get_out_dim(), num_layers, width, skip_connections=skip_connections)
+        self.position_encoding = position_encoding
+        self.trunk = trunk
         self.density_head = nn.Linear(width, 1)
-        self.feature_head = nn.Linear(width, width)
-        self.color_mlp = MLP(width + self.direction_encoding.get_out_dim(), 1, color_width, out_dim=3)
+        self.has_color = color_width is not None
+        if color_width is not None:
+            self.direction_encoding = PositionalEncoding(3, direction_frequencies)
+            self.feature_head = nn.Linear(width, width)
+            self.color_mlp = MLP(width + self.direction_encoding.get_out_dim(), 1, color_width, out_dim=3)
         if density_activation == "relu":
             self.density_activation: nn.Module = nn.ReLU()
         elif density_activation == "softplus":
@@ -93,10 +106,18 @@ class NeRFField(Field):
     def density_and_feature(self, positions: Tensor) -> Tuple[Tensor, Tensor]:
         """sigma [..., 1] and feature [..., width] at world positions [..., 3]."""
         h = self.trunk(self.position_encoding(normalize_to_aabb(positions, self.aabb)))
-        return self.density_activation(self.density_head(h) + self.density_bias), self.feature_head(h)
+        sigma = self.density_activation(self.density_head(h) + self.density_bias)
+        return sigma, (self.feature_head(h) if self.has_color else h)
+
+    def density(self, positions: Tensor) -> Tensor:
+        """sigma [..., 1] at world positions [..., 3] (no colour branch)."""
+        h = self.trunk(self.position_encoding(normalize_to_aabb(positions, self.aabb)))
+        return self.density_activation(self.density_head(h) + self.density_bias)
 
     def color(self, feature: Tensor, directions: Tensor) -> Tensor:
         """RGB in [-p, 1 + p], [..., 3], from the trunk feature [..., width] and unit directions [..., 3]."""
+        if not self.has_color:
+            raise RuntimeError("this field was built without a colour branch (color_width=None)")
         logits = self.color_mlp(torch.cat([feature, self.direction_encoding(directions)], dim=-1))
         return torch.sigmoid(logits) * (1.0 + 2.0 * self.rgb_padding) - self.rgb_padding
 
@@ -106,5 +127,57 @@ class NeRFField(Field):
 
     def get_outputs(self, ray_samples: RaySamples, density_embedding: Optional[Tensor] = None) -> Dict[FieldHeadNames, Tensor]:
         assert density_embedding is not None, "NeRFField.get_outputs needs the trunk feature from get_density"
+        if not self.has_color:
+            return {}
         directions = ray_samples.frustums.directions.expand(density_embedding.shape[:-1] + (3,))
         return {FieldHeadNames.RGB: self.color(density_embedding, directions)}
+
+
+def make_nerf_field(
+    kind: FieldKind,
+    aabb: Tensor,
+    num_layers: int,
+    width: int,
+    skip_connections: Sequence[int] = (4,),
+    color_width: Optional[int] = 128,
+    position_frequencies: int = 10,
+    direction_frequencies: int = 4,
+    fourier_features: int = 256,
+    fourier_sigma: float = 8.0,
+    fourier_seed: int = 0,
+    siren_first_omega_0: float = 30.0,
+    siren_hidden_omega_0: float = 30.0,
+    density_activation: DensityActivation = "softplus",
+    density_bias: float = 0.0,
+) -> NeRFField:
+    """A :class:`NeRFField` of the given kind.
+
+    Args:
+        kind: "pe" (``position_frequencies`` L; 0 is raw xyz), "fourier" (``fourier_features`` m
+            frequencies B ~ N(0, ``fourier_sigma``^2) per unit of the [-1, 1] box, drawn with
+            ``fourier_seed``), or "siren" (sine layers with the given omega_0; no skips).
+        num_layers, width, skip_connections: the trunk.
+        The rest: see :class:`NeRFField`.
+    """
+    if kind == "siren":
+        encoding: nn.Module = PositionalEncoding(3, 0)  # raw coordinates in [-1, 1]
+        trunk: nn.Module = Siren(3, num_layers, width, first_omega_0=siren_first_omega_0, hidden_omega_0=siren_hidden_omega_0)
+    else:
+        if kind == "pe":
+            encoding = PositionalEncoding(3, position_frequencies)
+        elif kind == "fourier":
+            encoding = GaussianFourierFeatures(3, fourier_features, fourier_sigma, seed=fourier_seed)
+        else:
+            raise ValueError(f"unknown field {kind!r}: choose one of {', '.join(FIELD_KINDS)}")
+        skips = tuple(i for i in skip_connections if i < num_layers)
+        trunk = MLP(encoding.get_out_dim(), num_layers, width, skip_connections=skips)
+    return NeRFField(
+        aabb,
+        encoding,
+        trunk,
+        width,
+        direction_frequencies=direction_frequencies,
+        color_width=color_width,
+        density_activation=density_activation,
+        density_bias=density_bias,
+    )

@@ -10,6 +10,11 @@ Naming convention for the whole module (the same as :mod:`vanilla_nerf_pe.stepfu
   ``1 - exp(-sum_i sigma_i delta_i)``, which is at most 1.
 - values to composite (colours, features): ``[..., n, c]``.
 
+Packed layout (the ``*_packed`` functions, as nerfacc's): a batch of rays with a different number of
+samples each is flattened to ``N`` samples, ``ray_indices`` ``[N]`` (sorted: the samples of a ray
+are contiguous and in order along it), ``t_starts`` and ``t_ends`` ``[N]``, ``sigma`` and ``w``
+``[N]``; results per ray are ``[num_rays, c]``. A ray with no samples has zero weight.
+
 All functions are pure and differentiable.
 """
 
@@ -115,3 +120,65 @@ def composite_depth(w: Tensor, t: Tensor, eps: float = 1e-10) -> Tensor:
     depth = torch.sum(w * t_mid, dim=-1, keepdim=True) / (acc + eps)
     depth = torch.where(acc > eps, depth, t[..., -1:])
     return torch.clamp(depth, t[..., :1], t[..., -1:])
+
+
+def compute_weights_packed(sigma: Tensor, t_starts: Tensor, t_ends: Tensor, ray_indices: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`compute_weights` for packed samples (variable count per ray).
+
+    The transmittance needs an exclusive cumulative sum of ``sigma * delta`` within each ray; it is
+    taken as one cumulative sum over the whole batch minus each ray's offset, in float64 so that the
+    offsets (sums over thousands of rays) do not eat the precision of the per-ray sums.
+
+    Args:
+        sigma: [N] densities.
+        t_starts, t_ends: [N] bin endpoints.
+        ray_indices: [N] ray of each sample, sorted.
+
+    Returns:
+        w: [N] weights.
+        trans: [N] transmittance at each bin's start.
+    """
+    sigma_delta = sigma * (t_ends - t_starts)
+    inclusive = torch.cumsum(sigma_delta.double(), dim=0)
+    exclusive = inclusive - sigma_delta.double()
+    if ray_indices.numel() > 0:
+        is_first = torch.ones_like(ray_indices, dtype=torch.bool)
+        is_first[1:] = ray_indices[1:] != ray_indices[:-1]
+        first_index = torch.cummax(torch.where(is_first, torch.arange(len(ray_indices), device=sigma.device), 0), dim=0).values
+        exclusive = exclusive - exclusive[first_index]
+    trans = torch.exp(-exclusive).to(sigma.dtype)
+    return trans * (1.0 - torch.exp(-sigma_delta)), trans
+
+
+def composite_packed(w: Tensor, values: Tensor, ray_indices: Tensor, num_rays: int) -> Tensor:
+    """:func:`composite` for packed samples.
+
+    Args:
+        w: [N] weights.
+        values: [N, c] per-sample values.
+        ray_indices: [N] ray of each sample.
+        num_rays: R.
+
+    Returns:
+        [R, c]
+    """
+    out = torch.zeros(num_rays, values.shape[-1], dtype=values.dtype, device=values.device)
+    return out.index_add(0, ray_indices, w[:, None] * values)
+
+
+def composite_depth_packed(
+    w: Tensor, t_starts: Tensor, t_ends: Tensor, ray_indices: Tensor, far: Tensor, eps: float = 1e-10
+) -> Tensor:
+    """:func:`composite_depth` for packed samples: ``sum w tmid / sum w``, ``far`` where a ray has no weight.
+
+    Args:
+        w, t_starts, t_ends, ray_indices: [N] as in :func:`compute_weights_packed`.
+        far: [R, 1] the depth of an empty ray.
+
+    Returns:
+        [R, 1]
+    """
+    num_rays = far.shape[0]
+    acc = composite_packed(w, torch.ones_like(w)[:, None], ray_indices, num_rays)
+    depth = composite_packed(w, (0.5 * (t_starts + t_ends))[:, None], ray_indices, num_rays) / (acc + eps)
+    return torch.where(acc > eps, torch.minimum(depth, far), far)

@@ -117,3 +117,80 @@ def merge_t(t: Tensor, s: Tensor) -> Tensor:
         [..., n + m + 1] sorted endpoints: n + m bins for the fine network.
     """
     return torch.sort(torch.cat([t, s], dim=-1), dim=-1).values
+
+
+def searchsorted(a: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """Indices of the endpoints of ``a`` around each value of ``v`` (multinerf's convention).
+
+    Args:
+        a: [..., n + 1] sorted endpoints.
+        v: [..., m] query values.
+
+    Returns:
+        idx_lo, idx_hi: [..., m] with ``a[idx_lo] <= v < a[idx_hi]``, clamped to ``[0, n]`` where a
+        value lies outside ``a`` (then ``idx_lo`` is 0 below, ``idx_hi`` is n above).
+    """
+    idx = torch.searchsorted(a.contiguous(), v.contiguous(), right=True)
+    return torch.clamp(idx - 1, min=0), torch.clamp(idx, max=a.shape[-1] - 1)
+
+
+def inner_outer(t0: Tensor, t1: Tensor, w1: Tensor) -> tuple[Tensor, Tensor]:
+    """Lower and upper bounds of the weight of a step function ``(t1, w1)`` inside the bins ``t0``.
+
+    mip-NeRF 360 (Barron et al. 2022), eq. 13: the "outer" measure of bin ``[t0_i, t0_{i+1}]`` is the
+    total weight of every ``t1`` bin that overlaps it; the "inner" measure that of the ``t1`` bins it
+    contains entirely.
+
+    Args:
+        t0: [..., n + 1] sorted endpoints of the query bins.
+        t1: [..., k + 1] sorted endpoints of the step function.
+        w1: [..., k] its weights.
+
+    Returns:
+        w_inner, w_outer: [..., n].
+    """
+    cw1 = torch.cat([torch.zeros_like(w1[..., :1]), torch.cumsum(w1, dim=-1)], dim=-1)  # [..., k + 1]
+    idx_lo, idx_hi = searchsorted(t1, t0)
+    cw1_lo, cw1_hi = torch.gather(cw1, -1, idx_lo), torch.gather(cw1, -1, idx_hi)
+    w_outer = cw1_hi[..., 1:] - cw1_lo[..., :-1]
+    w_inner = torch.where(idx_hi[..., :-1] <= idx_lo[..., 1:], cw1_lo[..., 1:] - cw1_hi[..., :-1], torch.zeros_like(w_outer))
+    return w_inner, w_outer
+
+
+def interlevel_loss(t: Tensor, w: Tensor, t_proposal: Tensor, w_proposal: Tensor, eps: float = 1e-7) -> Tensor:
+    """mip-NeRF 360's proposal loss (eq. 14): how far the NeRF weights exceed the proposal's bound.
+
+    ``sum_i max(0, w_i - outer_i)^2 / w_i``, where ``outer_i`` is the proposal's weight over the bins
+    that overlap bin ``i`` (:func:`inner_outer`). Zero when the proposal's histogram bounds ``w``.
+    The NeRF side (``t``, ``w``) is detached, as in the paper: only the proposal learns from it.
+
+    Args:
+        t: [..., n + 1], w: [..., n]: the NeRF's bins and weights.
+        t_proposal: [..., k + 1], w_proposal: [..., k]: a proposal network's bins and weights.
+
+    Returns:
+        [...] the loss per ray.
+    """
+    t, w = t.detach(), w.detach()
+    _, w_outer = inner_outer(t, t_proposal, w_proposal)
+    return torch.sum(torch.clamp(w - w_outer, min=0.0) ** 2 / (w + eps), dim=-1)
+
+
+def distortion_loss(t: Tensor, w: Tensor) -> Tensor:
+    """mip-NeRF 360's distortion loss (eq. 15), in closed form for a step function.
+
+    ``sum_{i,j} w_i w_j |m_i - m_j| + 1/3 sum_i w_i^2 (t_{i+1} - t_i)``, ``m`` the bin midpoints: small
+    when the weight of a ray sits in one short interval (no floaters, no fog).
+
+    Args:
+        t: [..., n + 1] sorted endpoints (pass them normalised, e.g. to [0, 1], to make the loss
+            independent of the scene's scale).
+        w: [..., n] weights.
+
+    Returns:
+        [...] the loss per ray.
+    """
+    m = 0.5 * (t[..., 1:] + t[..., :-1])
+    inter = torch.sum(w * torch.sum(w[..., None, :] * torch.abs(m[..., :, None] - m[..., None, :]), dim=-1), dim=-1)
+    intra = torch.sum(w**2 * (t[..., 1:] - t[..., :-1]), dim=-1) / 3.0
+    return inter + intra
