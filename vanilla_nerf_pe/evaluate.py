@@ -59,18 +59,17 @@ def evaluate_pipeline(pipeline, num_views: int = 5, split: str = "eval", images_
             metrics, images = model.get_image_metrics_and_images(outputs, dataset[i])
             per_view.append(metrics)
             if images_dir is not None:
-                _save_comparison(images["img"], images_dir / f"view_{i}.png")
+                _save_comparison(images["img"], dataset.cameras[i].width.item(), images_dir / f"view_{i}.png")
     model.train(was_training)
     mean = {k: sum(m[k] for m in per_view) / len(per_view) for k in per_view[0]}
     return {"views": views, "per_view": per_view, "mean": mean, "seconds": time.perf_counter() - start}
 
 
-def _save_comparison(img: torch.Tensor, path: Path) -> None:
-    """Save the model's [H, 3W, 3] "img" panel (target | coarse | fine) as target above fine."""
+def _save_comparison(img: torch.Tensor, width: int, path: Path) -> None:
+    """Save the model's "img" panels [H, k W, 3] (target | ... | final pass) as target above final."""
     from vanilla_nerf_pe.image_field import save_image
 
-    width = img.shape[1] // 3
-    save_image(torch.cat([img[:, :width], img[:, 2 * width :]], dim=0), path)
+    save_image(torch.cat([img[:, :width], img[:, -width:]], dim=0), path)
 
 
 @dataclass

@@ -8,12 +8,15 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from nerfstudio.configs.base_config import ViewerConfig
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManagerConfig
 from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
+from nerfstudio.pipelines.dynamic_batch import DynamicBatchPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from vanilla_nerf_pe.model import VanillaNeRFPEModelConfig
@@ -29,8 +32,26 @@ def nerf_trainer_config(
     steps_per_save: int,
     lr: float = 5e-4,
     lr_final: float = 5e-5,
+    target_samples_per_batch: Optional[int] = None,
 ) -> TrainerConfig:
-    """A TrainerConfig for our model on nerfstudio's Blender dataparser and datamanager."""
+    """A TrainerConfig for our model on nerfstudio's Blender dataparser and datamanager.
+
+    With ``target_samples_per_batch`` the pipeline is nerfstudio's DynamicBatchPipeline: the number
+    of rays of the next batch is chosen so that the field renders about that many samples (with the
+    occupancy sampler a ray costs from 0 to hundreds of samples); ``rays_per_batch`` is then only
+    the evaluation batch.
+    """
+    datamanager = VanillaDataManagerConfig(
+        dataparser=BlenderDataParserConfig(),
+        train_num_rays_per_batch=rays_per_batch,
+        eval_num_rays_per_batch=rays_per_batch,
+    )
+    if target_samples_per_batch is None:
+        pipeline: VanillaPipelineConfig = VanillaPipelineConfig(datamanager=datamanager, model=model)
+    else:
+        pipeline = DynamicBatchPipelineConfig(
+            datamanager=datamanager, model=model, target_num_samples=target_samples_per_batch, max_num_samples_per_ray=256
+        )
     return TrainerConfig(
         method_name=method_name,
         max_num_iterations=max_num_iterations,
@@ -39,14 +60,7 @@ def nerf_trainer_config(
         steps_per_eval_all_images=max_num_iterations + 1,
         steps_per_save=steps_per_save,
         mixed_precision=False,
-        pipeline=VanillaPipelineConfig(
-            datamanager=VanillaDataManagerConfig(
-                dataparser=BlenderDataParserConfig(),
-                train_num_rays_per_batch=rays_per_batch,
-                eval_num_rays_per_batch=rays_per_batch,
-            ),
-            model=model,
-        ),
+        pipeline=pipeline,
         optimizers={
             "fields": {
                 "optimizer": AdamOptimizerConfig(lr=lr, eps=1e-8),
@@ -98,7 +112,59 @@ vanilla_nerf_pe_quick = MethodSpecification(
     description="vanilla-nerf-pe scaled down to train a small scene (lego_100) on a laptop CPU in ten minutes.",
 )
 
-METHODS = {spec.config.method_name: spec for spec in (vanilla_nerf_pe, vanilla_nerf_pe_quick)}
+vanilla_nerf_pe_fast = MethodSpecification(
+    config=nerf_trainer_config(
+        "vanilla-nerf-pe-fast",
+        VanillaNeRFPEModelConfig(
+            sampler="occupancy",
+            position_frequencies=8,
+            num_layers=4,
+            hidden_dim=128,
+            skip_connections=(2,),
+            color_hidden_dim=64,
+            grid_resolution=64,
+            render_step_size=0.01,
+            eval_num_rays_per_chunk=4096,
+        ),
+        rays_per_batch=1024,
+        max_num_iterations=3000,
+        steps_per_eval_image=500,
+        steps_per_save=250,
+        lr=3e-3,
+        lr_final=3e-4,
+        target_samples_per_batch=1 << 15,
+    ),
+    description="vanilla-nerf-pe with an occupancy grid: the PE field evaluated only in occupied space, packed rendering, early ray termination.",
+)
+
+vanilla_nerf_siren = MethodSpecification(
+    config=nerf_trainer_config(
+        "vanilla-nerf-siren",
+        VanillaNeRFPEModelConfig(
+            field="siren",
+            sampler="occupancy",
+            num_layers=4,
+            hidden_dim=128,
+            color_hidden_dim=64,
+            grid_resolution=64,
+            render_step_size=0.01,
+            eval_num_rays_per_chunk=4096,
+        ),
+        rays_per_batch=1024,
+        max_num_iterations=3000,
+        steps_per_eval_image=500,
+        steps_per_save=250,
+        lr=1e-3,
+        lr_final=1e-4,
+        target_samples_per_batch=1 << 15,
+    ),
+    description="NeRF with a SIREN field (Sitzmann et al. 2020): sine layers on raw coordinates, occupancy-grid sampling.",
+)
+
+METHODS = {
+    spec.config.method_name: spec
+    for spec in (vanilla_nerf_pe, vanilla_nerf_pe_quick, vanilla_nerf_pe_fast, vanilla_nerf_siren)
+}
 
 
 def config_yaml(method_name: str) -> str:

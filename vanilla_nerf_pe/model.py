@@ -329,10 +329,24 @@ class VanillaNeRFPEModel(Model):
 
     def get_metrics_dict(self, outputs, batch) -> Dict[str, Tensor]:
         pred, target = self._loss_pairs(outputs, batch)["fine"]
-        out = {"psnr": metrics.psnr(pred.detach(), target), "samples_per_ray": outputs["num_samples"].mean()}
-        if "num_marched" in outputs:
+        samples = outputs["num_samples"].mean()
+        out = {
+            "psnr": metrics.psnr(pred.detach(), target),
+            "samples_per_ray": samples,
+            # nerfstudio's DynamicBatchPipeline sizes the next batch from this (never 0: it divides).
+            "num_samples_per_batch": outputs["num_samples"].sum().clamp(min=1.0),
+        }
+        # Field evaluations per ray: the final bins, plus the proposal networks' bins or the
+        # occupancy sampler's no-gradient pass over every marched bin.
+        if self.config.sampler == "proposal":
+            out["evaluations_per_ray"] = samples + sum(self.config.num_proposal_samples_per_ray)
+        elif "num_marched" in outputs:
             out["marched_per_ray"] = outputs["num_marched"].mean()
             out["occupied_fraction"] = torch.tensor(self.sampler_occupancy.grid.occupied_fraction())
+            early_pass = self.config.early_stop_eps > 0 or self.config.alpha_threshold > 0
+            out["evaluations_per_ray"] = samples + (out["marched_per_ray"] if early_pass else 0.0)
+        else:
+            out["evaluations_per_ray"] = samples
         return out
 
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:

@@ -1,0 +1,305 @@
+"""Side by side at equal wall-clock: every method trained for the same time on the same data, scored
+on the same test views, one table.
+
+    python benchmarks/wall_clock.py                        # CPU, lego_100, 10 minutes per run
+    python benchmarks/wall_clock.py --budget 180 --runs vanilla-nerf-pe-fast vanilla-nerf-pe-fast:field=siren
+
+Each run is ``METHOD`` or ``METHOD:key=value,key=value`` (keys without a dot are
+``pipeline.model`` options, e.g. ``field=siren``; dotted keys start at the TrainerConfig, e.g.
+``pipeline.datamanager.train_num_rays_per_batch=512``). Runs go one after the other, each in its own
+process (so peak memory is its own), through nerfstudio's Trainer: ``train_iteration`` with the
+method's training callbacks, exactly as ``ns-train`` steps, until the budget of training time is
+spent or the method's ``max_num_iterations`` is reached. Every ``--eval-every`` seconds of training
+the clock stops and the fixed test views are rendered, which gives the time to reach 20 and 25 dB.
+
+Peers: nerfstudio's ``vanilla-nerf`` (its LPIPS metric downloads AlexNet weights when built, so the
+harness replaces it with a stub: it is never used in training) and ``nerfacto`` with its pure-torch
+hash grid (``implementation=torch``) and nerfstudio's documented Blender settings.
+
+Writes ``<output-dir>/results.json`` and ``results.md`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+
+DEFAULT_RUNS = ("vanilla-nerf", "nerfacto", "vanilla-nerf-pe-quick", "vanilla-nerf-pe-fast")
+
+# nerfstudio's documented settings for nerfacto on Blender scenes (docs "Blender" section), with
+# the pure-torch hash grid since tiny-cuda-nn needs a CUDA build.
+PEER_OVERRIDES: Dict[str, Dict[str, Any]] = {
+    "nerfacto": {
+        "pipeline.model.implementation": "torch",
+        "pipeline.model.background_color": "white",
+        "pipeline.model.proposal_initial_sampler": "uniform",
+        "pipeline.model.near_plane": 2.0,
+        "pipeline.model.far_plane": 6.0,
+        "pipeline.model.use_average_appearance_embedding": False,
+        "pipeline.model.distortion_loss_mult": 0.0,
+        "pipeline.model.disable_scene_contraction": True,
+        "pipeline.datamanager.camera_optimizer.mode": "off",
+    },
+}
+
+
+def stub_lpips() -> None:
+    """Replace torchmetrics' LPIPS (which downloads AlexNet when built) by a NaN stub."""
+    import torchmetrics.image.lpip as lpip
+
+    class NoLPIPS(torch.nn.Module):
+        def __init__(self, *args, **kwargs):
+            super().__init__()
+
+        def forward(self, *args, **kwargs):
+            return torch.tensor(float("nan"))
+
+    lpip.LearnedPerceptualImagePatchSimilarity = NoLPIPS  # type: ignore[misc]
+
+
+def parse_run(spec: str) -> Tuple[str, Dict[str, Any]]:
+    """``METHOD[:k=v,k=v]`` -> (method, {dotted key: value}); values are read as YAML scalars/lists."""
+    import yaml
+
+    method, _, rest = spec.partition(":")
+    overrides: Dict[str, Any] = dict(PEER_OVERRIDES.get(method, {}))
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise SystemExit(f"run {spec!r}: expected key=value, got {item!r}")
+        overrides[key if "." in key else f"pipeline.model.{key}"] = yaml.safe_load(value)
+    return method, overrides
+
+
+def apply_overrides(config, overrides: Dict[str, Any]) -> None:
+    for key, value in overrides.items():
+        *path, last = key.split(".")
+        target = config
+        for name in path:  # dataclass fields, or keys of dicts such as TrainerConfig.optimizers
+            target = target[name] if isinstance(target, dict) else getattr(target, name)
+        current = target.get(last) if isinstance(target, dict) else getattr(target, last, KeyError)
+        if current is KeyError or (isinstance(target, dict) and last not in target):
+            raise SystemExit(f"unknown option {key!r} for {type(target).__name__}")
+        if isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        if isinstance(target, dict):
+            target[last] = value
+        else:
+            setattr(target, last, value)
+
+
+def test_views(config, num_views: int):
+    """The fixed test views: cameras and RGB images (composited on the dataparser's background)."""
+    from nerfstudio.data.datasets.base_dataset import InputDataset
+
+    from vanilla_nerf_pe.evaluate import evenly_spaced
+
+    outputs = config.pipeline.datamanager.dataparser.setup().get_dataparser_outputs(split="test")
+    dataset = InputDataset(outputs)
+    views = evenly_spaced(num_views, len(dataset))
+    return views, [(dataset.cameras[i : i + 1], dataset[i]["image"][..., :3]) for i in views]
+
+
+def score(model, views) -> Dict[str, float]:
+    """Mean PSNR and SSIM of the model's ``rgb`` over the views (the same code for every method)."""
+    from vanilla_nerf_pe import metrics
+
+    model.eval()
+    psnrs, ssims = [], []
+    with torch.no_grad():
+        for camera, image in views:
+            rgb = model.get_outputs_for_camera(camera.to(model.device))["rgb"].clamp(0, 1)
+            target = image.to(rgb.device)
+            psnrs.append(float(metrics.psnr(rgb, target)))
+            ssims.append(float(metrics.ssim(rgb, target)))
+    model.train()
+    return {"psnr": sum(psnrs) / len(psnrs), "ssim": sum(ssims) / len(ssims)}
+
+
+def evaluations_per_ray(model, metrics_dict: Dict[str, Any]) -> float:
+    """Field (MLP) evaluations per ray of the last training step."""
+    if "evaluations_per_ray" in metrics_dict:
+        return float(metrics_dict["evaluations_per_ray"])
+    cfg = model.config
+    if hasattr(cfg, "num_importance_samples"):  # nerfstudio vanilla-nerf: coarse, then coarse + fine
+        return 2 * cfg.num_coarse_samples + cfg.num_importance_samples
+    if hasattr(cfg, "num_nerf_samples_per_ray"):  # nerfacto: proposal networks and the field
+        return sum(cfg.num_proposal_samples_per_ray) + cfg.num_nerf_samples_per_ray
+    return float("nan")
+
+
+def run_one(spec: str, data: Path, budget: float, eval_every: float, num_views: int, device: str) -> Dict[str, Any]:
+    from nerfstudio.configs.method_configs import all_methods
+    from nerfstudio.engine.callbacks import TrainingCallbackLocation
+    from nerfstudio.utils import writer
+
+    stub_lpips()
+    method, overrides = parse_run(spec)
+    if method not in all_methods:
+        raise SystemExit(f"unknown method {method!r}; registered: {', '.join(sorted(all_methods))}")
+    config = copy.deepcopy(all_methods[method])
+    config.machine.device_type = device
+    config.pipeline.datamanager.data = data
+    config.pipeline.datamanager.dataparser.data = data
+    config.vis = "tensorboard"
+    config.output_dir = Path(tempfile.mkdtemp(prefix="wall_clock_"))
+    apply_overrides(config, overrides)
+    config.set_timestamp()
+    torch.manual_seed(0)
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    writer.EVENT_WRITERS.clear()  # no tensorboard files, no console spam
+    model = trainer.pipeline.model
+    views = test_views(config, num_views)[1]
+    curve: List[Dict[str, float]] = []
+    trained = 0.0
+    next_eval = eval_every
+    step, rays = 0, 0
+    metrics_dict: Dict[str, Any] = {}
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    while trained < budget and step < config.max_num_iterations:
+        start = time.perf_counter()
+        trainer.pipeline.train()
+        for cb in trainer.callbacks:
+            cb.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+        _, _, metrics_dict = trainer.train_iteration(step)
+        for cb in trainer.callbacks:
+            cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        trained += time.perf_counter() - start
+        rays += trainer.pipeline.datamanager.get_train_rays_per_batch()
+        step += 1
+        if trained >= next_eval:
+            curve.append({"seconds": trained, "step": step, **score(model, views)})
+            print(f"  > {spec}: {trained:6.0f} s, step {step}, PSNR {curve[-1]['psnr']:.2f}", flush=True)
+            next_eval += eval_every
+    final = score(model, views)
+    curve.append({"seconds": trained, "step": step, **final})
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def time_to(db: float) -> Optional[float]:
+        return next((c["seconds"] for c in curve if c["psnr"] >= db), None)
+
+    return {
+        "run": spec,
+        "iterations": step,
+        "seconds": trained,
+        "rays_per_second": rays / max(trained, 1e-9),
+        "evaluations_per_ray": evaluations_per_ray(model, {k: float(v) for k, v in metrics_dict.items() if k == "evaluations_per_ray"}),
+        "peak_memory_mb": peak,
+        "psnr": final["psnr"],
+        "ssim": final["ssim"],
+        "time_to_20db": time_to(20.0),
+        "time_to_25db": time_to(25.0),
+        "curve": curve,
+    }
+
+
+def markdown(rows: List[Dict[str, Any]], header: str) -> str:
+    def t(x: Optional[float]) -> str:
+        return "-" if x is None else f"{x:.0f} s"
+
+    lines = [
+        header,
+        "",
+        "| run | iterations | rays/s | MLP evals/ray | peak memory | test PSNR | test SSIM | time to 20 dB | time to 25 dB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['run']} | {r['iterations']} | {r['rays_per_second']:.0f} | {r['evaluations_per_ray']:.0f} | "
+            f"{r['peak_memory_mb']:.0f} MB | {r['psnr']:.2f} | {r['ssim']:.3f} | {t(r['time_to_20db'])} | {t(r['time_to_25db'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def matmul_peak_gflops(device: str, n: int = 2048, repeats: int = 5) -> float:
+    """This machine's float32 matrix-multiply rate (GFLOP/s), the reference for the MLP's throughput."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+@dataclass
+class Args:
+    runs: Tuple[str, ...] = DEFAULT_RUNS
+    """methods (or METHOD:key=value,...) to train, in order."""
+    data: Path = Path("../shared/data/blender/lego_100")
+    """a Blender-layout scene."""
+    budget: float = 600.0
+    """seconds of training per run (evaluation excluded)."""
+    eval_every: float = 120.0
+    """seconds of training between evaluations of the test views (for the time to 20 / 25 dB)."""
+    num_views: int = 5
+    """evenly spaced test views scored (0, 40, 80, ... of 200)."""
+    device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    output_dir: Path = Path("benchmarks/results/wall_clock")
+    single: Optional[str] = None
+    """(internal) train this one run in this process and print its JSON."""
+
+
+def main() -> None:
+    import tyro
+
+    args = tyro.cli(Args)
+    if not (args.data / "transforms_train.json").is_file():
+        raise SystemExit(f"--data {args.data}: no transforms_train.json there (a Blender-layout scene is needed)")
+    if args.single is not None:
+        result = run_one(args.single, args.data, args.budget, args.eval_every, args.num_views, args.device)
+        print("RESULT " + json.dumps(result))
+        return
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for spec in args.runs:
+        print(f"training {spec} for {args.budget:.0f} s on {args.device} ...", flush=True)
+        cmd = [sys.executable, __file__, "--single", spec, "--data", str(args.data), "--budget", str(args.budget),
+               "--eval-every", str(args.eval_every), "--num-views", str(args.num_views), "--device", args.device]
+        result = None
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("RESULT "):
+                    result = json.loads(line[len("RESULT "):])
+                elif line.startswith("  > "):
+                    print(line, end="", flush=True)
+        if proc.returncode != 0 or result is None:
+            print(f"  {spec} failed (exit {proc.returncode})")
+            continue
+        rows.append(result)
+        (args.output_dir / "results.json").write_text(json.dumps(rows, indent=2))
+    peak = matmul_peak_gflops(args.device)
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    header = (
+        f"{args.data.name}, {args.budget:.0f} s of training per run, {args.num_views} test views, {device_name}, "
+        f"{time.strftime('%Y-%m-%d')}; float32 matmul peak {peak:.0f} GFLOP/s"
+    )
+    table = markdown(rows, header)
+    (args.output_dir / "results.md").write_text(table)
+    (args.output_dir / "results.json").write_text(json.dumps({"header": header, "rows": rows}, indent=2))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
