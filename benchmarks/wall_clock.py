@@ -3,6 +3,7 @@ on the same test views, one table.
 
     python benchmarks/wall_clock.py                        # CPU, lego_100, 10 minutes per run
     python benchmarks/wall_clock.py --budget 180 --runs vanilla-nerf-pe-fast vanilla-nerf-pe-fast:field=siren
+    python benchmarks/wall_clock.py --matrix vanilla-nerf-pe-fast --budget 180   # every field x sampler
 
 Each run is ``METHOD`` or ``METHOD:key=value,key=value`` (keys without a dot are
 ``pipeline.model`` options, e.g. ``field=siren``; dotted keys start at the TrainerConfig, e.g.
@@ -149,12 +150,16 @@ def run_one(spec: str, data: Path, budget: float, eval_every: float, num_views: 
     if method not in all_methods:
         raise SystemExit(f"unknown method {method!r}; registered: {', '.join(sorted(all_methods))}")
     config = copy.deepcopy(all_methods[method])
+    if method in PEER_OVERRIDES:  # the same data loading for every method: nerfstudio's Blender parser
+        from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
+
+        config.pipeline.datamanager.dataparser = BlenderDataParserConfig()
+    apply_overrides(config, overrides)
     config.machine.device_type = device
     config.pipeline.datamanager.data = data
     config.pipeline.datamanager.dataparser.data = data
     config.vis = "tensorboard"
     config.output_dir = Path(tempfile.mkdtemp(prefix="wall_clock_"))
-    apply_overrides(config, overrides)
     config.set_timestamp()
     torch.manual_seed(0)
     trainer = config.setup(local_rank=0, world_size=1)
@@ -242,6 +247,33 @@ def matmul_peak_gflops(device: str, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def field_throughput(method: str, device: str, num_samples: int = 1 << 15, repeats: int = 5) -> Dict[str, float]:
+    """Training throughput of one of our methods' field alone: samples per second through the
+    encoding, trunk, heads and colour branch, forward and backward, and the GFLOP/s that makes
+    (2 in out per Linear forward, twice that backward)."""
+    from nerfstudio.configs.method_configs import all_methods
+    from nerfstudio.data.scene_box import SceneBox
+
+    config = copy.deepcopy(all_methods[method]).pipeline.model
+    aabb = torch.tensor([[-1.5] * 3, [1.5] * 3])
+    model = config.setup(scene_box=SceneBox(aabb=aabb), num_train_data=1).to(device)
+    field = model.field_fine
+    flops = 3 * sum(2 * m.in_features * m.out_features for m in field.modules() if isinstance(m, torch.nn.Linear))
+    x = (torch.rand(num_samples, 3, device=device) - 0.5) * 2
+    d = torch.nn.functional.normalize(torch.randn(num_samples, 3, device=device), dim=-1)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        sigma, feature = field.density_and_feature(x)
+        (sigma.sum() + field.color(feature, d).sum()).backward()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return {"samples_per_second": num_samples / best, "gflops": num_samples * flops / best / 1e9}
+
+
 @dataclass
 class Args:
     runs: Tuple[str, ...] = DEFAULT_RUNS
@@ -256,6 +288,8 @@ class Args:
     """evenly spaced test views scored (0, 40, 80, ... of 200)."""
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     output_dir: Path = Path("benchmarks/results/wall_clock")
+    matrix: Optional[str] = None
+    """train every field x sampler combination of this method (e.g. vanilla-nerf-pe-fast) instead of --runs."""
     single: Optional[str] = None
     """(internal) train this one run in this process and print its JSON."""
 
@@ -271,8 +305,14 @@ def main() -> None:
         print("RESULT " + json.dumps(result))
         return
     args.output_dir.mkdir(parents=True, exist_ok=True)
+    runs = args.runs
+    if args.matrix is not None:
+        from vanilla_nerf_pe.fields import FIELD_KINDS
+        from vanilla_nerf_pe.model import SAMPLER_KINDS
+
+        runs = tuple(f"{args.matrix}:field={f},sampler={s}" for f in FIELD_KINDS for s in SAMPLER_KINDS)
     rows = []
-    for spec in args.runs:
+    for spec in runs:
         print(f"training {spec} for {args.budget:.0f} s on {args.device} ...", flush=True)
         cmd = [sys.executable, __file__, "--single", spec, "--data", str(args.data), "--budget", str(args.budget),
                "--eval-every", str(args.eval_every), "--num-views", str(args.num_views), "--device", args.device]
@@ -288,12 +328,15 @@ def main() -> None:
             print(f"  {spec} failed (exit {proc.returncode})")
             continue
         rows.append(result)
-        (args.output_dir / "results.json").write_text(json.dumps(rows, indent=2))
+        (args.output_dir / "results.json").write_text(json.dumps({"header": "(partial)", "rows": rows}, indent=2))
+        (args.output_dir / "results.md").write_text(markdown(rows, "(partial: runs so far)"))
     peak = matmul_peak_gflops(args.device)
+    fast = field_throughput("vanilla-nerf-pe-fast", args.device)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     header = (
         f"{args.data.name}, {args.budget:.0f} s of training per run, {args.num_views} test views, {device_name}, "
-        f"{time.strftime('%Y-%m-%d')}; float32 matmul peak {peak:.0f} GFLOP/s"
+        f"{time.strftime('%Y-%m-%d')}. float32 matmul peak {peak:.0f} GFLOP/s; vanilla-nerf-pe-fast's field, forward + "
+        f"backward: {fast['samples_per_second']:,.0f} samples/s, {fast['gflops']:.0f} GFLOP/s ({peak / fast['gflops']:.1f}x below peak)"
     )
     table = markdown(rows, header)
     (args.output_dir / "results.md").write_text(table)
