@@ -50,7 +50,7 @@ PEER_OVERRIDES: Dict[str, Dict[str, Any]] = {
         "pipeline.model.use_average_appearance_embedding": False,
         "pipeline.model.distortion_loss_mult": 0.0,
         "pipeline.model.disable_scene_contraction": True,
-        "pipeline.datamanager.camera_optimizer.mode": "off",
+        "pipeline.model.camera_optimizer.mode": "off",
     },
 }
 
