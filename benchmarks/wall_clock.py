@@ -32,7 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Literal, Optional, Tuple
 
 import torch
 
@@ -69,6 +69,16 @@ def stub_lpips() -> None:
     lpip.LearnedPerceptualImagePatchSimilarity = NoLPIPS  # type: ignore[misc]
 
 
+def _scalar(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; take it as the number it is."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
 def parse_run(spec: str) -> Tuple[str, Dict[str, Any]]:
     """``METHOD[:k=v,k=v]`` -> (method, {dotted key: value}); values are read as YAML scalars/lists."""
     import yaml
@@ -79,7 +89,9 @@ def parse_run(spec: str) -> Tuple[str, Dict[str, Any]]:
         key, eq, value = item.partition("=")
         if not eq:
             raise SystemExit(f"run {spec!r}: expected key=value, got {item!r}")
-        overrides[key if "." in key else f"pipeline.model.{key}"] = yaml.safe_load(value)
+        # "trainer.x" is the TrainerConfig's own x; a key with no dot is the model's.
+        key = key[len("trainer."):] if key.startswith("trainer.") else key if "." in key else f"pipeline.model.{key}"
+        overrides[key] = _scalar(yaml.safe_load(value))
     return method, overrides
 
 
@@ -287,6 +299,8 @@ class Args:
     num_views: int = 5
     """evenly spaced test views scored (0, 40, 80, ... of 200)."""
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    matmul_precision: Literal["highest", "high", "medium"] = "highest"
+    """torch.set_float32_matmul_precision: "high" lets a GPU use TF32 for float32 matrix products."""
     output_dir: Path = Path("benchmarks/results/wall_clock")
     matrix: Optional[str] = None
     """train every field x sampler combination of this method (e.g. vanilla-nerf-pe-fast) instead of --runs."""
@@ -298,6 +312,7 @@ def main() -> None:
     import tyro
 
     args = tyro.cli(Args)
+    torch.set_float32_matmul_precision(args.matmul_precision)
     if not (args.data / "transforms_train.json").is_file():
         raise SystemExit(f"--data {args.data}: no transforms_train.json there (a Blender-layout scene is needed)")
     if args.single is not None:
@@ -310,12 +325,21 @@ def main() -> None:
         from vanilla_nerf_pe.fields import FIELD_KINDS
         from vanilla_nerf_pe.model import SAMPLER_KINDS
 
-        runs = tuple(f"{args.matrix}:field={f},sampler={s}" for f in FIELD_KINDS for s in SAMPLER_KINDS)
+        from vanilla_nerf_pe.method_configs import FAST_LEARNING_RATES
+
+        # Each field at its own measured learning rate (SIREN's is a tenth of the ReLU fields').
+        runs = tuple(
+            f"{args.matrix}:field={f},sampler={s},optimizers.fields.optimizer.lr={FAST_LEARNING_RATES[f][0]},"
+            f"optimizers.fields.scheduler.lr_final={FAST_LEARNING_RATES[f][1]}"
+            for f in FIELD_KINDS
+            for s in SAMPLER_KINDS
+        )
     rows = []
     for spec in runs:
         print(f"training {spec} for {args.budget:.0f} s on {args.device} ...", flush=True)
         cmd = [sys.executable, __file__, "--single", spec, "--data", str(args.data), "--budget", str(args.budget),
-               "--eval-every", str(args.eval_every), "--num-views", str(args.num_views), "--device", args.device]
+               "--eval-every", str(args.eval_every), "--num-views", str(args.num_views), "--device", args.device,
+               "--matmul-precision", args.matmul_precision]
         result = None
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
             assert proc.stdout is not None

@@ -162,8 +162,9 @@ def composite_packed(w: Tensor, values: Tensor, ray_indices: Tensor, num_rays: i
     Returns:
         [R, c]
     """
-    out = torch.zeros(num_rays, values.shape[-1], dtype=values.dtype, device=values.device)
-    return out.index_add(0, ray_indices, w[:, None] * values)
+    weighted = w[:, None] * values  # under autocast a half-precision colour meets float32 weights
+    out = torch.zeros(num_rays, values.shape[-1], dtype=weighted.dtype, device=values.device)
+    return out.index_add(0, ray_indices, weighted)
 
 
 def composite_depth_packed(

@@ -1,0 +1,128 @@
+"""What keeps a training run from losing work: Ctrl-C, a non-finite loss, a collapse to an empty scene.
+
+nerfstudio's trainer, on Ctrl-C, prints a traceback and keeps only the last periodic checkpoint;
+on a NaN loss it trains on, and its next periodic checkpoint saves the NaN weights over the last
+good ones. The model's training callbacks add, through ``TrainingGuard``:
+
+- **Ctrl-C (SIGINT)**: the first one lets the current iteration finish, then saves a checkpoint of
+  that step (the one ``--load-dir`` resumes from: step counter, optimiser, scheduler and model
+  state, occupancy grid included) and exits with status 130; a second Ctrl-C interrupts at once.
+- **Non-finite loss**: checked every step before the optimiser step, and the weights are checked
+  before every periodic checkpoint, so no checkpoint ever holds NaN or infinite weights; training
+  stops naming the step and the checkpoint that stands.
+- **Collapse**: NeRF can fall into the empty scene early on (density everywhere ~0, the gradient
+  through the transmittance vanishes, and it never leaves); the original NeRF code and the
+  seeds' training loop restart such runs. At ``collapse_check_step`` the moving average of the
+  accumulated opacity of the training batches is compared with ``collapse_min_accumulation`` and
+  a collapsed run stops with the reason and what to change.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Dict, List, Optional
+
+import torch
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
+from torch import Tensor
+
+from vanilla_nerf_pe.errors import TrainingStopped
+
+if TYPE_CHECKING:
+    from nerfstudio.engine.trainer import Trainer
+
+    from vanilla_nerf_pe.model import VanillaNeRFPEModel
+
+SIGINT_EXIT_STATUS = 130  # 128 + SIGINT, what a shell reports for a program ended by Ctrl-C
+
+
+class TrainingGuard:
+    """Per-run state of the checks in the module docstring; built by the model's training callbacks."""
+
+    def __init__(self, model: "VanillaNeRFPEModel", trainer: Optional["Trainer"]):
+        self.model = model
+        self.trainer = trainer
+        self.step = 0
+        self.interrupted = False
+        self.accumulation_ema: Optional[Tensor] = None
+        self._previous_handler = None
+
+    # callbacks ----------------------------------------------------------------------------------
+    def callbacks(self) -> List[TrainingCallback]:
+        if self.trainer is not None and threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        return [
+            TrainingCallback([TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], self.before_iteration),
+            TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN_ITERATION], self.after_iteration),
+            TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN], self.restore_sigint),
+        ]
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.interrupted = True
+        self.restore_sigint()  # a second Ctrl-C is nerfstudio's (or Python's) again: immediate
+        print("\nCtrl-C: finishing this iteration and saving a checkpoint (Ctrl-C again to quit at once)", file=sys.stderr)
+
+    def restore_sigint(self, step: int = 0) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def before_iteration(self, step: int) -> None:
+        self.step = step
+        cfg = self.model.config
+        if cfg.collapse_check_step > 0 and step == cfg.collapse_check_step and self.accumulation_ema is not None:
+            mean_accumulation = float(self.accumulation_ema)
+            if mean_accumulation < cfg.collapse_min_accumulation:
+                raise TrainingStopped(
+                    f"step {step}: the scene collapsed to empty space during warm-up (mean accumulated opacity of the "
+                    f"training rays {mean_accumulation:.2g} < {cfg.collapse_min_accumulation:g}); restart with another "
+                    "--machine.seed, a lower learning rate or --pipeline.model.density-bias >= 0 "
+                    "(--pipeline.model.collapse-check-step 0 turns this check off)"
+                )
+
+    def after_iteration(self, step: int) -> None:
+        trainer = self.trainer
+        if trainer is None:
+            return
+        saves_now = step != 0 and step % trainer.config.steps_per_save == 0  # nerfstudio's step_check
+        if (saves_now or self.interrupted) and not self.weights_finite():
+            raise TrainingStopped(
+                f"step {step}: the optimiser step made the weights non-finite, so they were not saved; "
+                f"{self._last_checkpoint_phrase()}. Lower the learning rate (--optimizers.fields.optimizer.lr)"
+            )
+        if self.interrupted:
+            trainer.save_checkpoint(step)
+            self.restore_sigint()
+            print(
+                f"vanilla-nerf-pe: interrupted at step {step}; checkpoint saved in {trainer.checkpoint_dir}; "
+                f"resume with the same command and --load-dir {trainer.checkpoint_dir}",
+                file=sys.stderr,
+            )
+            raise SystemExit(SIGINT_EXIT_STATUS)
+
+    # per batch ----------------------------------------------------------------------------------
+    def check_batch(self, losses: Dict[str, Tensor], accumulation: Tensor) -> None:
+        """Called by the model's get_loss_dict in training, before the backward pass and optimiser step."""
+        total = sum(losses.values())
+        if not bool(torch.isfinite(total)):
+            parts = ", ".join(f"{name} {float(value):.4g}" for name, value in losses.items())
+            raise TrainingStopped(
+                f"step {self.step}: the loss is not finite ({parts}); stopped before the optimiser step, "
+                f"{self._last_checkpoint_phrase()}. Lower the learning rate (--optimizers.fields.optimizer.lr)"
+            )
+        cfg = self.model.config
+        if cfg.collapse_check_step > 0 and self.step < cfg.collapse_check_step:
+            mean = accumulation.detach().mean()  # stays on the device: no synchronisation per step
+            self.accumulation_ema = mean if self.accumulation_ema is None else 0.9 * self.accumulation_ema + 0.1 * mean
+
+    # helpers ------------------------------------------------------------------------------------
+    def weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
+    def _last_checkpoint_phrase(self) -> str:
+        if self.trainer is None:
+            return "no checkpoint written"
+        ckpts = sorted(self.trainer.checkpoint_dir.glob("step-*.ckpt"))
+        return f"the last good checkpoint stands: {ckpts[-1]}" if ckpts else f"no checkpoint in {self.trainer.checkpoint_dir} yet"
