@@ -58,6 +58,7 @@ class Chromium:
                 "--remote-debugging-port=0", "about:blank",
             ],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its GPU and renderer processes outlive a plain terminate()
         )
         port_file = Path(self.profile) / "DevToolsActivePort"
         deadline = time.time() + 60
@@ -89,11 +90,11 @@ class Chromium:
         try:
             self.ws.close()
         finally:
-            self.proc.terminate()
             try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the whole process group
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=20)
             shutil.rmtree(self.profile, ignore_errors=True)
 
 
@@ -142,21 +143,35 @@ def wait_for_scene(browser: Chromium, url: str, timeout: float = 240) -> Image.I
     raise AssertionError(f"the viewer showed no rendering of the scene in {timeout} s (best {best_fraction:.4f}; screenshot {path})")
 
 
-def test_viewer_shows_our_model_while_training_and_after(tiny_scene, tmp_path):
+@pytest.fixture()
+def browser():
+    chromium = Chromium()
+    yield chromium
+    chromium.close()
+
+
+def test_viewer_shows_our_model_while_training_and_after(browser, tiny_scene, tmp_path):
     method = "vanilla-nerf-pe-fast"
     port = free_port()
     viewer_args = ["--viewer.websocket-port", str(port), "--viewer.websocket-host", "127.0.0.1",
                    "--viewer.max-num-display-images", "0"]
     train = subprocess.Popen(
-        ["ns-train", method, "--machine.device-type", "cpu", "--max-num-iterations", "100000", "--steps-per-save", "1000",
+        ["ns-train", method, "--machine.device-type", "cpu", "--max-num-iterations", "100000", "--steps-per-save", "300",
          *viewer_args, "--output-dir", str(tmp_path), "--experiment-name", "x", "--timestamp", "run",
          "blender-data", "--data", str(tiny_scene)],
         cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
     )
-    browser = Chromium()
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_for_page(url, train)
+        # Connect once the model has something to show: the checkpoint of step 300, after the
+        # occupancy grid's warm-up. (Before it, every ray marches the whole box, and the viewer's
+        # full-resolution render holds nerfstudio's training lock for minutes on a CPU.)
+        models = tmp_path / "x" / method / "run" / "nerfstudio_models"
+        deadline = time.time() + 300
+        while not list(models.glob("*.ckpt")) and train.poll() is None and time.time() < deadline:
+            time.sleep(1)
+        assert list(models.glob("*.ckpt")), "training did not reach step 300"
         shot = wait_for_scene(browser, url)
         shot.save(tmp_path / "training.png")
         if os.environ.get("VNP_VIEWER_SCREENSHOT"):
@@ -181,7 +196,6 @@ def test_viewer_shows_our_model_while_training_and_after(tiny_scene, tmp_path):
         wait_for_page(url, viewer)
         wait_for_scene(browser, url).save(tmp_path / "ns-viewer.png")
     finally:
-        browser.close()
         viewer.terminate()
         try:
             viewer.wait(timeout=20)

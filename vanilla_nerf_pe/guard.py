@@ -19,6 +19,7 @@ good ones. The model's training callbacks add, through ``TrainingGuard``:
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -100,6 +101,20 @@ class TrainingGuard:
                 f"resume with the same command and --load-dir {trainer.checkpoint_dir}",
                 file=sys.stderr,
             )
+            if getattr(trainer, "viewer_state", None) is not None:
+                # The viewer's render thread would start rendering as soon as this iteration lets go
+                # of the training lock, and an interpreter shutting down under a running torch kernel
+                # aborts (SIGABRT). The checkpoint is written: flush the logs and leave from here.
+                from nerfstudio.utils import writer
+
+                writer.write_out_storage()
+                for event_writer in writer.EVENT_WRITERS:
+                    flush = getattr(getattr(event_writer, "tb_writer", None), "flush", None)
+                    if flush is not None:
+                        flush()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(SIGINT_EXIT_STATUS)
             raise SystemExit(SIGINT_EXIT_STATUS)
 
     # per batch ----------------------------------------------------------------------------------
