@@ -132,7 +132,8 @@ def score(model, views) -> Dict[str, float]:
     psnrs, ssims = [], []
     with torch.no_grad():
         for camera, image in views:
-            rgb = model.get_outputs_for_camera(camera.to(model.device))["rgb"].clamp(0, 1)
+            outputs = model.get_outputs_for_camera(camera.to(model.device))
+            rgb = outputs["rgb" if "rgb" in outputs else "rgb_fine"].clamp(0, 1)  # nerfstudio's vanilla-nerf: rgb_fine
             target = image.to(rgb.device)
             psnrs.append(float(metrics.psnr(rgb, target)))
             ssims.append(float(metrics.ssim(rgb, target)))

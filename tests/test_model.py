@@ -155,3 +155,20 @@ def test_invalid_combinations_fail_at_construction(overrides, message):
         replace(VanillaNeRFPEModelConfig(), **overrides).check()
     with pytest.raises(InputError, match=message):  # under ns-train: one line, no traceback
         make_model(**overrides)
+
+
+@pytest.mark.parametrize("background, expected_alpha", [("white", None), ("black", None), ("random", None), ("last_sample", 1.0)])
+def test_rgba_image_separates_the_background(background, expected_alpha):
+    """ns-export's input: a pixel of colour c seen with opacity a over background b has rgb = a c + (1 - a) b;
+    get_rgba_image returns (c, a) (for "random" the rgb output has no background: rgb = a c)."""
+    model = make_model(background_color=background)
+    colour = torch.tensor([[[0.2, 0.6, 0.9]], [[1.0, 0.0, 0.5]]])  # [2, 1, 3]
+    alpha = torch.tensor([[[0.5]], [[0.25]]])
+    b = {"white": 1.0, "black": 0.0, "random": 0.0, "last_sample": 0.3}[background]
+    outputs = {"rgb": alpha * colour + (1 - alpha) * b, "accumulation": alpha}
+    rgba = model.get_rgba_image(outputs)
+    assert rgba.shape == (2, 1, 4)
+    if expected_alpha is None:
+        assert torch.allclose(rgba[..., :3], colour, atol=1e-6) and torch.equal(rgba[..., 3:], alpha)
+    else:
+        assert torch.equal(rgba[..., :3], outputs["rgb"]) and torch.all(rgba[..., 3] == expected_alpha)

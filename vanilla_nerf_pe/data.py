@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Type
 
+import torch
+
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
 from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
 from nerfstudio.data.datasets.base_dataset import InputDataset
@@ -147,6 +149,24 @@ class CheckedDataManager(VanillaDataManager[InputDataset]):
             data = config.data if config.data is not None else config.dataparser.data
             check_blender_scene(Path(data), ("train", "test" if test_mode in ("test", "inference") else "val"))
         super().__init__(config, device=device, test_mode=test_mode, world_size=world_size, local_rank=local_rank, **kwargs)
+
+    # nerfstudio's Blender parser gives the cameras float64 focal lengths (numpy's tan), which
+    # breaks `ns-render spiral` (torch.cross of float32 and float64 in get_spiral_path): keep
+    # every camera tensor float32, like the poses.
+    def create_train_dataset(self) -> InputDataset:
+        return _float32_cameras(super().create_train_dataset())
+
+    def create_eval_dataset(self) -> InputDataset:
+        return _float32_cameras(super().create_eval_dataset())
+
+
+def _float32_cameras(dataset: InputDataset) -> InputDataset:
+    cameras = dataset.cameras
+    for name in ("fx", "fy", "cx", "cy", "camera_to_worlds", "distortion_params"):
+        value = getattr(cameras, name, None)
+        if isinstance(value, torch.Tensor) and value.dtype == torch.float64:
+            setattr(cameras, name, value.float())
+    return dataset
 
 
 @dataclass

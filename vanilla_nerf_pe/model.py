@@ -284,6 +284,23 @@ class VanillaNeRFPEModel(Model):
         }
         return outputs
 
+    def get_rgba_image(self, outputs: Dict[str, Tensor], output_name: str = "rgb") -> Tensor:
+        """[H, W, 4]: the colour without the background and the accumulated opacity as alpha, for
+        ``ns-export`` (which keeps points with alpha > 0.5) and the viewer's RGBA renders.
+
+        nerfstudio's ``Model.get_rgba_image`` reads a ``renderer_rgb`` module, which our renderer (pure
+        functions) does not have. With the "last_sample" background the colour cannot be separated
+        from the background: alpha is 1, as nerfstudio does for every background but "random".
+        """
+        rgb = outputs[output_name]
+        accumulation = outputs[output_name.replace("rgb", "accumulation")]
+        background = self._background()
+        if background == "last_sample":
+            return torch.cat((rgb, torch.ones_like(rgb[..., :1])), dim=-1)
+        if background is not None:  # rgb = colour + (1 - accumulation) * background
+            rgb = rgb - (1.0 - accumulation) * background_rgb(background, rgb[..., None, :])
+        return torch.cat(((rgb / accumulation.clamp_min(1e-10)).clamp(0.0, 1.0), accumulation), dim=-1)
+
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:  # type: ignore[override]
         cfg = self.config
         if cfg.sampler == "occupancy":
