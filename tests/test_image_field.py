@@ -13,12 +13,14 @@ import pytest
 import torch
 from PIL import Image
 
-from vanilla_nerf_pe.encodings import GaussianFourierFeatures, PositionalEncoding, fourier_features
+from vanilla_nerf_pe.encodings import GaussianFourierFeatures, PositionalEncoding, fourier_features, positional_encoding
+from vanilla_nerf_pe.image_cli import load_experiment
 from vanilla_nerf_pe.image_cli import main as image_main
 from vanilla_nerf_pe.image_field import (
     ImageError,
     ImageField,
     ImageFieldConfig,
+    compression_report,
     default_image,
     even_pixel_mask,
     finite_difference_derivatives,
@@ -353,13 +355,85 @@ def _run_cli(args, cwd):
     )
 
 
-@pytest.mark.parametrize("kind", ["missing", "not_image"])
+@pytest.mark.parametrize("kind", ["missing", "not_image", "empty"])
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, kind):
     path = tmp_path / "input.png"
     if kind == "not_image":
         path.write_text("definitely not a PNG\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
     proc = _run_cli(["fit", str(path), "--steps", "1"], tmp_path)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "input.png" in lines[0] and lines[0].startswith("vnp-image: error:")
+
+
+def test_positional_encoding_base_frequency_closed_form():
+    x = torch.tensor([[0.3, -1.2]])
+    out = positional_encoding(x, 2, include_input=True, base_frequency=1.0)
+    a, b = 0.3, -1.2
+    expected = [a, b, math.sin(a), math.sin(b), math.sin(2 * a), math.sin(2 * b),
+                math.cos(a), math.cos(b), math.cos(2 * a), math.cos(2 * b)]
+    assert torch.allclose(out[0], torch.tensor(expected), atol=1e-6)
+    assert torch.allclose(positional_encoding(x, 3, False), positional_encoding(x * math.pi, 3, False, base_frequency=1.0), atol=1e-5)
+
+
+def test_compression_report_sizes_and_matched_jpeg():
+    image = default_image("astronaut", 32)
+    result = fit(image, ImageFieldConfig(representation="fourier", num_layers=2, width=16, fourier_features=16, steps=30, lr=1e-2), eval_every=30)
+    report = compression_report(result.model, image)
+    numbers = sum(t.numel() for t in result.model.state_dict().values())
+    assert report["model_numbers"] == numbers
+    assert report["model_bytes_float32"] == 4 * numbers and report["model_bytes_float16"] == 2 * numbers
+    assert report["model_bpp_float32"] == pytest.approx(32 * numbers / (32 * 32))
+    assert report["psnr"] == pytest.approx(result.final_psnr, abs=0.1)  # 8-bit quantisation only
+    assert abs(report["psnr_float16"] - report["psnr"]) < 0.5
+    assert report["raw_bytes"] == 32 * 32 * 3 and 0 < report["png_bytes"]
+    # the smallest JPEG that is at least as good as the field
+    assert report["jpeg_psnr"] >= report["psnr"] and 1 <= report["jpeg_quality"] <= 100
+    import io as _io
+
+    smaller = [q for q in range(1, 101) if q != report["jpeg_quality"]]
+    for q in smaller:
+        buffer = _io.BytesIO()
+        Image.fromarray((image.numpy() * 255).round().astype(np.uint8)).save(buffer, format="JPEG", quality=q)
+        decoded = np.asarray(Image.open(_io.BytesIO(buffer.getvalue())), dtype=np.float64) / 255
+        mse = np.mean((decoded - (image.numpy() * 255).round() / 255) ** 2)
+        if -10 * math.log10(mse) >= report["psnr"]:
+            assert buffer.tell() >= report["jpeg_bytes"], q
+
+
+def test_seed_experiment_configs_load_as_specified():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "configs" / "image"
+    one = load_experiment(root / "relu-vs-pe-128.yaml")
+    assert (one.size, one.representations, one.field.num_layers, one.field.width) == (128, ("none", "pe"), 4, 256)
+    assert (one.field.lr, one.field.steps, one.field.standardize, one.field.num_frequencies, one.field.include_input) == (1e-4, 8000, True, 10, False)
+    two = load_experiment(root / "relu-vs-pe-pi2.yaml")
+    assert (two.field.num_layers, two.field.lr, two.field.steps, two.field.num_frequencies, two.field.include_input) == (5, 1e-3, 2000, 5, True)
+    assert two.field.coord_scale == pytest.approx(math.pi / 2) and two.field.pe_base_frequency == 1.0
+    three = load_experiment(root / "siren-camera-256.yaml")
+    assert (three.default, three.size, three.field.omega_0, three.field.lr, three.field.width) == ("camera", 256, 30.0, 1e-4, 256)
+    assert "siren" in three.representations and three.output == Path("outputs/image/siren-camera-256")
+
+
+def test_cli_experiment_runs_a_yaml_and_rejects_unknown_keys(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        "description: tiny\nsize: 16\nrepresentations: [none, pe]\neval_every: 2\n"
+        "field: {steps: 3, width: 8, num_layers: 2, num_frequencies: 3, pe_base_frequency: 1.0, coord_scale: 1.5}\n"
+    )
+    out = tmp_path / "out"
+    image_main(["experiment", str(config), "--output", str(out)])
+    results = json.loads((out / "metrics.json").read_text())["results"]
+    assert list(results) == ["none", "pe"]
+    assert results["pe"]["config"]["pe_base_frequency"] == 1.0 and results["pe"]["config"]["steps"] == 3
+    assert results["pe"]["compression"]["model_bytes_float32"] > 0
+    for name in ("comparison.png", "psnr_curves.png", "reconstruction_none.png", "reconstruction_pe.png"):
+        assert (out / name).is_file(), name
+
+    config.write_text("size: 16\nfield: {stepz: 3}\n")
+    proc = _run_cli(["experiment", str(config)], tmp_path)
+    assert proc.returncode == 2 and "stepz" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

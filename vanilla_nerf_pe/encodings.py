@@ -17,7 +17,9 @@ import torch
 from torch import Tensor, nn
 
 
-def positional_encoding(x: Tensor, num_frequencies: int, include_input: bool = True) -> Tensor:
+def positional_encoding(
+    x: Tensor, num_frequencies: int, include_input: bool = True, base_frequency: float = math.pi
+) -> Tensor:
     """NeRF's frequency encoding (Mildenhall et al. 2020, eq. 4).
 
     gamma(x) = (x, sin(2^0 pi x), cos(2^0 pi x), ..., sin(2^(L-1) pi x), cos(2^(L-1) pi x)),
@@ -27,13 +29,16 @@ def positional_encoding(x: Tensor, num_frequencies: int, include_input: bool = T
         x: [..., d] coordinates, expected in [-1, 1].
         num_frequencies: L, the number of octaves; 0 gives the identity (with include_input).
         include_input: whether x itself is part of the output.
+        base_frequency: the lowest angular frequency, pi in the paper; the octaves are
+            ``base_frequency * 2^k``. 1 gives the "sin(x), sin(2x), ..., sin(2^(L-1) x)" form used
+            with inputs scaled to [-pi/2, pi/2] or [-pi, pi].
 
     Returns:
         [..., d * (2 L + include_input)]; the layout is [x, sin(all freqs, all dims), cos(...)].
     """
     parts = [x] if include_input else []
     if num_frequencies > 0:
-        freqs = (2.0 ** torch.arange(num_frequencies, dtype=x.dtype, device=x.device)) * math.pi
+        freqs = (2.0 ** torch.arange(num_frequencies, dtype=x.dtype, device=x.device)) * base_frequency
         scaled = (x[..., None, :] * freqs[:, None]).flatten(-2)  # [..., L * d]
         # One sin over [scaled, scaled + pi/2] instead of a sin and a cos: one kernel, one buffer.
         both = torch.sin(torch.cat([scaled, scaled + 0.5 * math.pi], dim=-1))
@@ -46,7 +51,7 @@ def positional_encoding(x: Tensor, num_frequencies: int, include_input: bool = T
 class PositionalEncoding(nn.Module):
     """Module form of :func:`positional_encoding`; ``num_frequencies=0`` is "no encoding"."""
 
-    def __init__(self, in_dim: int, num_frequencies: int, include_input: bool = True) -> None:
+    def __init__(self, in_dim: int, num_frequencies: int, include_input: bool = True, base_frequency: float = math.pi) -> None:
         super().__init__()
         if num_frequencies < 0:
             raise ValueError(f"num_frequencies must be >= 0, got {num_frequencies}")
@@ -55,15 +60,19 @@ class PositionalEncoding(nn.Module):
         self.in_dim = in_dim
         self.num_frequencies = num_frequencies
         self.include_input = include_input
+        self.base_frequency = float(base_frequency)
 
     def get_out_dim(self) -> int:
         return self.in_dim * (2 * self.num_frequencies + int(self.include_input))
 
     def forward(self, x: Tensor) -> Tensor:
-        return positional_encoding(x, self.num_frequencies, self.include_input)
+        return positional_encoding(x, self.num_frequencies, self.include_input, self.base_frequency)
 
     def extra_repr(self) -> str:
-        return f"in_dim={self.in_dim}, num_frequencies={self.num_frequencies}, include_input={self.include_input}"
+        return (
+            f"in_dim={self.in_dim}, num_frequencies={self.num_frequencies}, include_input={self.include_input}, "
+            f"base_frequency={self.base_frequency:.6g}"
+        )
 
 
 def fourier_features(x: Tensor, B: Tensor) -> Tensor:

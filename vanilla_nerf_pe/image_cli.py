@@ -15,6 +15,9 @@ Subcommands (``vnp-image SUBCOMMAND --help`` lists every option):
   ``siren_gradient.png``, ``siren_laplacian.png`` and ``siren_derivatives.png`` (top: the
   ground truth by finite differences, bottom: the SIREN).
 
+* ``experiment CONFIG``: ``compare`` with the settings of a YAML file (``configs/image/*.yaml``:
+  the seed experiments), written to ``--output`` (default ``outputs/image/<config name>``).
+
 ``--holdout`` trains on the pixels with even row and column only and scores the others (the
 generalisation protocol of Tancik et al. 2020). Bad input (missing file, not an image, empty
 image, not a model directory) exits with status 2 and a one-line message on stderr.
@@ -100,6 +103,16 @@ class CompareCommand(_ImageInput):
     field: Annotated[CompareFieldConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=CompareFieldConfig)
 
 
+@dataclass
+class ExperimentCommand:
+    """Run `compare` with the settings of a YAML file (the seed experiments in configs/image/)."""
+
+    config: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="CONFIG")]
+    """YAML file: the options of `compare` as keys (image, default, size, holdout, representations, field: {...})."""
+    output: Optional[Path] = None
+    """directory to write to; default: outputs/image/<config file name without .yaml>."""
+
+
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
@@ -144,7 +157,7 @@ def _fit_with_progress(image, config: ImageFieldConfig, args: _ImageInput, label
 
 
 def _summary(result, image, source: str, config: ImageFieldConfig, holdout: bool) -> Dict:
-    from vanilla_nerf_pe.image_field import image_ssim, psnr, render
+    from vanilla_nerf_pe.image_field import compression_report, image_ssim, psnr, render
 
     H, W, C = image.shape
     recon = render(result.model, H, W)
@@ -157,9 +170,23 @@ def _summary(result, image, source: str, config: ImageFieldConfig, holdout: bool
         "seconds": result.seconds,
         "num_parameters": result.num_parameters,
         "psnr_history": [[s, p] for s, p in result.psnr_history],
+        "compression": compression_report(result.model, image),
         "image": {"source": source, "height": H, "width": W, "channels": C},
         "config": dataclasses.asdict(config),
     }, recon
+
+
+def _compression_line(rep: str, c: Dict) -> str:
+    jpeg = (
+        f"JPEG at the same PSNR {c['jpeg_bytes']} B ({c['jpeg_bpp']:.2f} bpp, quality {c['jpeg_quality']})"
+        if c["jpeg_bytes"] is not None
+        else "no JPEG reaches that PSNR"
+    )
+    return (
+        f"{PROG}: {rep}: as a compressed image: {c['model_bytes_float16']} B in float16 ({c['model_bpp_float16']:.2f} bpp, "
+        f"{c['psnr_float16']:.2f} dB), {c['model_bytes_float32']} B in float32 ({c['psnr']:.2f} dB); "
+        f"{jpeg}; lossless PNG {c['png_bytes']} B ({c['png_bpp']:.2f} bpp)"
+    )
 
 
 def _write_json(obj, path: Path) -> None:
@@ -184,6 +211,7 @@ def run_fit(args: FitCommand) -> None:
         f"{PROG}: {config.representation}: PSNR {metrics['psnr']:.2f} dB ({metrics['psnr_pixels']} pixels), "
         f"SSIM {metrics['ssim']:.3f}, {result.num_parameters} parameters, {result.seconds:.1f} s"
     )
+    print(_compression_line(config.representation, metrics["compression"]))
     if args.output is not None:
         out = args.output
         out.mkdir(parents=True, exist_ok=True)
@@ -258,6 +286,7 @@ def run_compare(args: CompareCommand) -> None:
         models[rep] = result.model
         save_image(recon, out / f"reconstruction_{rep}.png")
         print(f"{PROG}: {rep}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, {result.num_parameters} parameters, {result.seconds:.1f} s")
+        print(_compression_line(rep, metrics["compression"]))
 
     H, W, C = image.shape
     gray = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if C == 1 else {}
@@ -290,6 +319,45 @@ def run_compare(args: CompareCommand) -> None:
         _write_siren_derivatives(models["siren"], image, out)
         extra = ", siren_gradient.png, siren_laplacian.png, siren_derivatives.png"
     print(f"{PROG}: wrote comparison.png, psnr_curves.png{extra}, metrics.json and {len(results)} reconstructions to {out}")
+
+
+def load_experiment(path: Path, output: Optional[Path] = None) -> CompareCommand:
+    """A :class:`CompareCommand` from a YAML file whose keys are compare's options (``field`` a mapping
+    of :class:`ImageFieldConfig` options). Unknown keys or values are a :class:`UsageError`."""
+    import yaml
+
+    if not path.is_file():
+        raise UsageError(f"{path}: no such experiment file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: expected a mapping of compare's options")
+    raw = dict(raw)
+    raw.pop("description", None)
+    field_options = raw.pop("field", {}) or {}
+    known = {f.name for f in dataclasses.fields(CompareCommand)} - {"field", "output"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise UsageError(f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    field_known = {f.name for f in dataclasses.fields(ImageFieldConfig)} - {"representation"}
+    field_unknown = sorted(set(field_options) - field_known)
+    if field_unknown:
+        raise UsageError(f"{path}: unknown field option(s) {', '.join(field_unknown)}")
+    if "image" in raw and raw["image"] is not None:
+        raw["image"] = Path(raw["image"])
+    if "representations" in raw:
+        raw["representations"] = tuple(raw["representations"])
+        bad = [r for r in raw["representations"] if r not in REPRESENTATIONS]
+        if bad:
+            raise UsageError(f"{path}: unknown representation(s) {bad}; choose from {REPRESENTATIONS}")
+    try:
+        field_config = CompareFieldConfig(**field_options)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    out = output if output is not None else Path("outputs/image") / path.stem
+    return CompareCommand(output=out, field=field_config, **raw)
 
 
 def _derivative_panel(fig, ax, values, kind: str, title: str) -> None:
@@ -343,7 +411,7 @@ def main(argv=None) -> None:
     from vanilla_nerf_pe.image_field import ImageError
 
     args = tyro.extras.subcommand_cli_from_dict(
-        {"fit": FitCommand, "render": RenderCommand, "compare": CompareCommand},
+        {"fit": FitCommand, "render": RenderCommand, "compare": CompareCommand, "experiment": ExperimentCommand},
         prog=PROG,
         description="Fit an image with a coordinate network (no encoding / positional encoding / Fourier features / SIREN).",
         args=argv,
@@ -353,6 +421,10 @@ def main(argv=None) -> None:
             run_fit(args)
         elif isinstance(args, RenderCommand):
             run_render(args)
+        elif isinstance(args, ExperimentCommand):
+            command = load_experiment(args.config, args.output)
+            print(f"{PROG}: experiment {args.config} -> {command.output}")
+            run_compare(command)
         else:
             run_compare(args)
     except (ImageError, UsageError) as exc:

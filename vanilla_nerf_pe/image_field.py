@@ -25,6 +25,8 @@ The encodings and MLP are the very classes of the 3D NeRF fields
 
 from __future__ import annotations
 
+import io
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +194,8 @@ class ImageFieldConfig:
     """pe: number of octaves L (frequencies 2^0 pi .. 2^(L-1) pi)."""
     include_input: bool = False
     """pe: also feed the raw coordinates."""
+    pe_base_frequency: float = math.pi
+    """pe: lowest angular frequency (pi: NeRF's sin(2^k pi x); 1: sin(2^k x), for inputs scaled to [-pi/2, pi/2])."""
     fourier_sigma: float = 10.0
     """fourier: standard deviation of the frequencies B (in cycles per unit of the [-1, 1] coordinates)."""
     fourier_features: int = 256
@@ -258,7 +262,7 @@ class ImageField(nn.Module):
                 if rep == "none":
                     self.encoding = PositionalEncoding(2, 0, include_input=True)
                 elif rep == "pe":
-                    self.encoding = PositionalEncoding(2, config.num_frequencies, config.include_input)
+                    self.encoding = PositionalEncoding(2, config.num_frequencies, config.include_input, config.pe_base_frequency)
                 else:
                     self.encoding = GaussianFourierFeatures(2, config.fourier_features, config.fourier_sigma, seed=config.seed)
                 self.network = MLP(self.encoding.get_out_dim(), config.num_layers, config.width, out_dim=channels)
@@ -454,6 +458,72 @@ def finite_difference_derivatives(image: Tensor) -> Tuple[np.ndarray, np.ndarray
     return np.hypot(gx, gy), lap
 
 
+def _encode(array: np.ndarray, fmt: str, quality: Optional[int] = None) -> Tuple[int, np.ndarray]:
+    """Encode a ``[H, W, 1|3]`` uint8 array with Pillow; return (bytes, decoded ``[H, W, C]`` uint8)."""
+    from PIL import Image
+
+    img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    buffer = io.BytesIO()
+    img.save(buffer, format=fmt, **({"quality": quality} if quality is not None else {"optimize": True}))
+    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
+    return buffer.tell(), decoded.reshape(array.shape)
+
+
+def _psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2) / 255.0**2
+    return float("inf") if mse == 0 else float(-10.0 * np.log10(mse))
+
+
+def compression_report(model: ImageField, image: Tensor) -> dict:
+    """The fitted field as a compressed image, against PNG and JPEG of the original.
+
+    The field is stored as its ``state_dict`` (weights, biases, the Fourier matrix, the
+    de-standardisation): ``model_bytes_float32`` = 4 bytes per number, ``model_bytes_float16``
+    with every number rounded to float16 (``psnr_float16`` is measured with those rounded
+    weights). Bits per pixel = 8 * bytes / (H W). ``psnr`` is the field rendered at the image's
+    size and quantised to 8 bits, as a decoder would show it. PNG is lossless (the original's size);
+    JPEG (Pillow, qualities 1..100) is the smallest file whose PSNR is at least the field's, or
+    None when even quality 100 is below it.
+
+    Args:
+        model: a fitted :class:`ImageField`.
+        image: ``[H, W, C]`` the original in [0, 1].
+    """
+    H, W, C = image.shape
+    pixels = H * W
+    original = to_uint8(image)
+    fitted = to_uint8(render(model, H, W))
+    numbers = sum(t.numel() for t in model.state_dict().values())
+    with torch.no_grad():
+        half = ImageField(model.config, model.channels)
+        half.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
+    report = {
+        "psnr": _psnr_uint8(fitted, original),
+        "model_numbers": numbers,
+        "model_bytes_float32": 4 * numbers,
+        "model_bpp_float32": 32.0 * numbers / pixels,
+        "model_bytes_float16": 2 * numbers,
+        "model_bpp_float16": 16.0 * numbers / pixels,
+        "psnr_float16": _psnr_uint8(to_uint8(render(half.eval(), H, W)), original),
+        "raw_bytes": int(original.size),
+    }
+    png_bytes, _ = _encode(original, "PNG")
+    report.update(png_bytes=png_bytes, png_bpp=8.0 * png_bytes / pixels)
+    best = None
+    for quality in range(1, 101):
+        size, decoded = _encode(original, "JPEG", quality)
+        score = _psnr_uint8(decoded, original)
+        if score >= report["psnr"] and (best is None or size < best[1]):
+            best = (quality, size, score)
+    report.update(
+        jpeg_quality=best[0] if best else None,
+        jpeg_bytes=best[1] if best else None,
+        jpeg_bpp=8.0 * best[1] / pixels if best else None,
+        jpeg_psnr=best[2] if best else None,
+    )
+    return report
+
+
 def image_ssim(pred: Tensor, target: Tensor) -> float:
     """:func:`vanilla_nerf_pe.metrics.ssim` for 1- or 3-channel images (grayscale is repeated)."""
     from vanilla_nerf_pe.metrics import ssim
@@ -469,6 +539,7 @@ __all__ = [
     "ImageError",
     "ImageField",
     "ImageFieldConfig",
+    "compression_report",
     "default_image",
     "even_pixel_mask",
     "finite_difference_derivatives",

@@ -15,10 +15,10 @@ from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConf
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
-from nerfstudio.pipelines.dynamic_batch import DynamicBatchPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from vanilla_nerf_pe.data import CheckedDataManagerConfig
+from vanilla_nerf_pe.distributed import DataParallelDynamicBatchPipelineConfig, DataParallelPipelineConfig
 from vanilla_nerf_pe.model import VanillaNeRFPEModelConfig
 from vanilla_nerf_pe.schedulers import NeRFDecaySchedulerConfig
 
@@ -39,7 +39,8 @@ def nerf_trainer_config(
     With ``target_samples_per_batch`` the pipeline is nerfstudio's DynamicBatchPipeline: the number
     of rays of the next batch is chosen so that the field renders about that many samples (with the
     occupancy sampler a ray costs from 0 to hundreds of samples); ``rays_per_batch`` is then only
-    the evaluation batch.
+    the evaluation batch. Both pipelines are nerfstudio's, made data-parallel on CPU as well
+    (``vanilla_nerf_pe.distributed``).
     """
     datamanager = CheckedDataManagerConfig(
         dataparser=BlenderDataParserConfig(),
@@ -47,9 +48,9 @@ def nerf_trainer_config(
         eval_num_rays_per_batch=rays_per_batch,
     )
     if target_samples_per_batch is None:
-        pipeline: VanillaPipelineConfig = VanillaPipelineConfig(datamanager=datamanager, model=model)
+        pipeline: VanillaPipelineConfig = DataParallelPipelineConfig(datamanager=datamanager, model=model)
     else:
-        pipeline = DynamicBatchPipelineConfig(
+        pipeline = DataParallelDynamicBatchPipelineConfig(
             datamanager=datamanager, model=model, target_num_samples=target_samples_per_batch, max_num_samples_per_ray=256
         )
     return TrainerConfig(

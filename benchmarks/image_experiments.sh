@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The 2D image-field results in README.md and docs/why-positional-encoding.md: the three seed
+# experiments (configs/image/*.yaml) and the default comparison under both protocols
+# (memorisation: train and score on every pixel; generalisation: train on even rows and columns,
+# score the rest). CPU, about an hour on 2 cores. Usage: bash benchmarks/image_experiments.sh [OUT]
+set -euo pipefail
+out=${1:-benchmarks/results/image}
+mkdir -p "$out"
+for name in relu-vs-pe-pi2 siren-camera-256 relu-vs-pe-128; do
+  vnp-image experiment "configs/image/$name.yaml" --output "$out/$name" 2>&1 | grep -v "━" | tee "$out/$name.log"
+done
+# Every representation at one small size: 128x128 astronaut, 3x128 MLPs, 1000 full-image steps.
+common=(--size 128 --num-layers 3 --width 128 --steps 1000 --eval-every 100 --fourier-sigma 10)
+vnp-image compare "${common[@]}" --output "$out/compare" 2>&1 | grep -v "━" | tee "$out/compare.log"
+vnp-image compare "${common[@]}" --holdout --output "$out/compare_holdout" 2>&1 | grep -v "━" | tee "$out/compare_holdout.log"
