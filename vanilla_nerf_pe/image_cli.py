@@ -67,6 +67,8 @@ class _ImageInput:
     """train on pixels with even row and column only; PSNR is measured on the other pixels."""
     eval_every: int = 100
     """steps between PSNR evaluations."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """where to train: auto picks cuda when a GPU is visible, else cpu."""
 
 
 @dataclass
@@ -128,6 +130,16 @@ def _load_input(args: _ImageInput):
     return default_image(args.default, args.size), f"skimage.data.{args.default} ({args.size}x{args.size})"
 
 
+def _device(choice: str) -> str:
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda, but torch sees no GPU (use --device cpu or auto)")
+    return choice
+
+
 def _fit_with_progress(image, config: ImageFieldConfig, args: _ImageInput, label: str):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -152,7 +164,7 @@ def _fit_with_progress(image, config: ImageFieldConfig, args: _ImageInput, label
                 fields["psnr"] = f"{score:.2f} dB"
             progress.update(task, completed=step, **fields)
 
-        result = fit(image, config, eval_every=args.eval_every, train_mask=mask, callback=callback)
+        result = fit(image, config, eval_every=args.eval_every, train_mask=mask, callback=callback, device=_device(args.device))
     return result
 
 
@@ -168,6 +180,7 @@ def _summary(result, image, source: str, config: ImageFieldConfig, holdout: bool
         "psnr_full_image": float(psnr(recon.clamp(0, 1), image)),
         "ssim": image_ssim(recon, image),
         "seconds": result.seconds,
+        "device": str(next(result.model.parameters()).device),
         "num_parameters": result.num_parameters,
         "psnr_history": [[s, p] for s, p in result.psnr_history],
         "compression": compression_report(result.model, image),

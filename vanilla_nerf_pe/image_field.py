@@ -297,10 +297,18 @@ class FitResult:
         return self.psnr_history[-1][1] if self.psnr_history else float("nan")
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    """The device of the module's first parameter or buffer; the CPU for a module with neither."""
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def _predict(model: ImageField, coords: Tensor, chunk: int) -> Tensor:
-    """Model output on ``coords [N, 2]`` in chunks of ``chunk`` rows, without gradients."""
+    """Model output on ``coords [N, 2]`` in chunks of ``chunk`` rows, without gradients, on the CPU."""
+    device = _model_device(model)
     with torch.no_grad():
-        return torch.cat([model(coords[i : i + chunk]) for i in range(0, coords.shape[0], chunk)], dim=0)
+        return torch.cat([model(coords[i : i + chunk].to(device)).cpu() for i in range(0, coords.shape[0], chunk)], dim=0)
 
 
 def fit(
@@ -310,6 +318,7 @@ def fit(
     train_mask: Optional[Tensor] = None,
     callback: Optional[Callable[[int, float, Optional[float]], None]] = None,
     chunk: int = 65536,
+    device: Union[str, torch.device] = "cpu",
 ) -> FitResult:
     """Fit an :class:`ImageField` to ``image [H, W, C]`` by MSE with Adam.
 
@@ -322,6 +331,8 @@ def fit(
         callback: called after every step as ``callback(step, loss, psnr_or_None)``.
         chunk: the most pixels per forward pass. A full-image step accumulates the gradient over
             chunks (exactly the full-batch gradient), so memory is bounded for any image size.
+        device: where to train ("cpu", "cuda", ...); the returned model stays there, and
+            :func:`render` and the PSNR history work from any device (results on the CPU).
 
     Returns:
         a :class:`FitResult`; PSNR is computed on predictions clamped to [0, 1].
@@ -341,12 +352,13 @@ def fit(
     else:
         train_idx = eval_idx = torch.arange(H * W)
 
-    model = ImageField(config, C)
-    train_target = target[train_idx]
+    device = torch.device(device)
+    model = ImageField(config, C).to(device)
+    train_target = target[train_idx].to(device)
     if config.standardize:
         model.mean.copy_(train_target.mean(dim=0))
         model.std.copy_(train_target.std(dim=0, unbiased=False).clamp_min(1e-3))
-    train_coords = coords[train_idx]
+    train_coords = coords[train_idx].to(device)
     train_norm = (train_target - model.mean) / model.std
     eval_coords, eval_target = coords[eval_idx], target[eval_idx]
 
@@ -365,7 +377,7 @@ def fit(
                 loss.backward()
                 loss_value += float(loss.detach())
         else:
-            pick = torch.randint(0, n_train, (config.batch_pixels,), generator=generator)
+            pick = torch.randint(0, n_train, (config.batch_pixels,), generator=generator).to(device)
             loss = torch.mean((model.forward_normalized(train_coords[pick]) - train_norm[pick]) ** 2)
             loss.backward()
             loss_value = float(loss.detach())
@@ -416,21 +428,22 @@ def gradient_and_laplacian(model: nn.Module, H: int, W: int, chunk: int = 16384)
     """
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
+    device = _model_device(model)
     coords = pixel_grid(H, W).reshape(-1, 2)
     norms, laps = [], []
     with torch.enable_grad():
         for i in range(0, coords.shape[0], chunk):
-            c = coords[i : i + chunk].clone().requires_grad_(True)
+            c = coords[i : i + chunk].to(device).requires_grad_(True)
             g = model(c).mean(dim=-1)  # [n] grayscale value
             (grad,) = torch.autograd.grad(g.sum(), c, create_graph=True)  # [n, 2]
-            lap = torch.zeros(c.shape[0])
+            lap = torch.zeros(c.shape[0], device=device)
             if grad.requires_grad:  # False when the field is (piecewise) linear in the coordinates
                 for d in range(2):
                     (second,) = torch.autograd.grad(grad[:, d].sum(), c, retain_graph=d == 0, allow_unused=True)
                     if second is not None:
                         lap = lap + second[:, d].detach()
-            norms.append(grad.detach().norm(dim=-1))
-            laps.append(lap)
+            norms.append(grad.detach().norm(dim=-1).cpu())
+            laps.append(lap.cpu())
     return torch.cat(norms).reshape(H, W).float(), torch.cat(laps).reshape(H, W).float()
 
 
