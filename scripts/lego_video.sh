@@ -11,6 +11,6 @@ CONFIG=outputs/lego/vanilla-nerf-pe-fast/video/config.yml
 ns-render interpolate --load-config "$CONFIG" --pose-source eval --order-poses True --interpolation-steps 1 \
   --frame-rate 24 --rendered-output-names rgb depth --output-path renders/lego_rgb_depth.mp4
 mkdir -p docs/images
-ffmpeg -y -loglevel error -ss 2 -i renders/lego_rgb_depth.mp4 -frames:v 1 docs/images/lego_render_frame.png
-vnp-eval --load-config "$CONFIG" --num-views 5 | tail -n 4
+ffmpeg -y -loglevel error -ss 2 -i renders/lego_rgb_depth.mp4 -frames:v 1 -vf scale=iw*3:ih*3:flags=neighbor docs/images/lego_render_frame.png
+vnp-eval --load-config "$CONFIG" --num-views 5 2>/dev/null | tail -n 12
 echo "video: renders/lego_rgb_depth.mp4   frame: docs/images/lego_render_frame.png"
