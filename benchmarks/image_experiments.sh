@@ -6,7 +6,7 @@
 set -euo pipefail
 out=${1:-benchmarks/results/image}
 mkdir -p "$out"
-for name in relu-vs-pe-pi2 siren-camera-256 relu-vs-pe-128; do
+for name in relu-vs-pe-pi2 siren-camera-256 relu-vs-pe-128 coin-siren-camera; do
   vnp-image experiment "configs/image/$name.yaml" --output "$out/$name" 2>&1 | grep -v "━" | tee "$out/$name.log"
 done
 # Every representation at one small size: 128x128 astronaut, 3x128 MLPs, 1000 full-image steps.
