@@ -303,6 +303,8 @@ class Args:
     matmul_precision: Literal["highest", "high", "medium"] = "highest"
     """torch.set_float32_matmul_precision: "high" lets a GPU use TF32 for float32 matrix products."""
     output_dir: Path = Path("benchmarks/results/wall_clock")
+    throughput_only: bool = False
+    """measure only this machine's matmul peak and our field's training throughput, and print them (seconds)."""
     matrix: Optional[str] = None
     """train every field x sampler combination of this method (e.g. vanilla-nerf-pe-fast) instead of --runs."""
     single: Optional[str] = None
@@ -314,6 +316,15 @@ def main() -> None:
 
     args = tyro.cli(Args)
     torch.set_float32_matmul_precision(args.matmul_precision)
+    if args.throughput_only:
+        peak = matmul_peak_gflops(args.device)
+        fast = field_throughput("vanilla-nerf-pe-fast", args.device)
+        print(
+            f"{time.strftime('%Y-%m-%d')}, {args.device}, {torch.get_num_threads()} threads: float32 matmul peak {peak:.0f} GFLOP/s; "
+            f"vanilla-nerf-pe-fast's field, forward + backward: {fast['samples_per_second']:,.0f} samples/s, "
+            f"{fast['gflops']:.0f} GFLOP/s ({peak / fast['gflops']:.2f}x below peak)"
+        )
+        return
     if not (args.data / "transforms_train.json").is_file():
         raise SystemExit(f"--data {args.data}: no transforms_train.json there (a Blender-layout scene is needed)")
     if args.single is not None:
