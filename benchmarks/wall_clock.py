@@ -287,6 +287,16 @@ def field_throughput(method: str, device: str, num_samples: int = 1 << 15, repea
     return {"samples_per_second": num_samples / best, "gflops": num_samples * flops / best / 1e9}
 
 
+def throughput_summary(device: str) -> str:
+    """This machine's matmul peak and vanilla-nerf-pe-fast's field throughput, measured now, in one sentence."""
+    peak = matmul_peak_gflops(device)
+    fast = field_throughput("vanilla-nerf-pe-fast", device)
+    return (
+        f"float32 matmul peak {peak:.0f} GFLOP/s; vanilla-nerf-pe-fast's field, forward + backward: "
+        f"{fast['samples_per_second']:,.0f} samples/s, {fast['gflops']:.0f} GFLOP/s ({peak / fast['gflops']:.2f}x below peak)"
+    )
+
+
 @dataclass
 class Args:
     runs: Tuple[str, ...] = DEFAULT_RUNS
@@ -317,13 +327,7 @@ def main() -> None:
     args = tyro.cli(Args)
     torch.set_float32_matmul_precision(args.matmul_precision)
     if args.throughput_only:
-        peak = matmul_peak_gflops(args.device)
-        fast = field_throughput("vanilla-nerf-pe-fast", args.device)
-        print(
-            f"{time.strftime('%Y-%m-%d')}, {args.device}, {torch.get_num_threads()} threads: float32 matmul peak {peak:.0f} GFLOP/s; "
-            f"vanilla-nerf-pe-fast's field, forward + backward: {fast['samples_per_second']:,.0f} samples/s, "
-            f"{fast['gflops']:.0f} GFLOP/s ({peak / fast['gflops']:.2f}x below peak)"
-        )
+        print(f"{time.strftime('%Y-%m-%d')}, {args.device}, {torch.get_num_threads()} threads: {throughput_summary(args.device)}")
         return
     if not (args.data / "transforms_train.json").is_file():
         raise SystemExit(f"--data {args.data}: no transforms_train.json there (a Blender-layout scene is needed)")
@@ -366,13 +370,10 @@ def main() -> None:
         rows.append(result)
         (args.output_dir / "results.json").write_text(json.dumps({"header": "(partial)", "rows": rows}, indent=2))
         (args.output_dir / "results.md").write_text(markdown(rows, "(partial: runs so far)"))
-    peak = matmul_peak_gflops(args.device)
-    fast = field_throughput("vanilla-nerf-pe-fast", args.device)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     header = (
         f"{args.data.name}, {args.budget:.0f} s of training per run, {args.num_views} test views, {device_name}, "
-        f"{time.strftime('%Y-%m-%d')}. float32 matmul peak {peak:.0f} GFLOP/s; vanilla-nerf-pe-fast's field, forward + "
-        f"backward: {fast['samples_per_second']:,.0f} samples/s, {fast['gflops']:.0f} GFLOP/s ({peak / fast['gflops']:.1f}x below peak)"
+        f"{time.strftime('%Y-%m-%d')}. {throughput_summary(args.device)}"
     )
     table = markdown(rows, header)
     (args.output_dir / "results.md").write_text(table)
