@@ -144,6 +144,8 @@ def test_fourier_matrix_is_part_of_the_checkpoint():
         ({"sampler": "occupancy", "background_color": "last_sample"}, "occupancy sampler"),
         ({"sampler": "occupancy", "distortion_loss_mult": 0.1}, "distortion-loss-mult"),
         ({"sampler": "proposal", "num_proposal_samples_per_ray": ()}, "at least one entry"),
+        ({"precision": "float16"}, "precision 'float16': choose one of float32, bfloat16, auto"),
+        ({"field": "siren", "precision": "bfloat16"}, "does not suit SIREN"),
     ],
 )
 def test_invalid_combinations_fail_at_construction(overrides, message):
@@ -172,3 +174,63 @@ def test_rgba_image_separates_the_background(background, expected_alpha):
         assert torch.allclose(rgba[..., :3], colour, atol=1e-6) and torch.equal(rgba[..., 3:], alpha)
     else:
         assert torch.equal(rgba[..., :3], outputs["rgb"]) and torch.all(rgba[..., 3] == expected_alpha)
+
+
+@pytest.mark.parametrize(
+    "precision, kind, device, native, expected",
+    [
+        ("float32", "pe", "cpu", True, torch.float32),
+        ("bfloat16", "pe", "cpu", False, torch.bfloat16),  # asked for: given, even if emulated
+        ("bfloat16", "pe", "cuda", False, torch.bfloat16),
+        ("auto", "pe", "cpu", True, torch.bfloat16),
+        ("auto", "fourier", "cpu", True, torch.bfloat16),
+        ("auto", "pe", "cpu", False, torch.float32),  # emulated bfloat16 is slower than float32
+        ("auto", "siren", "cpu", True, torch.float32),
+        ("auto", "pe", "cuda", True, torch.float32),
+    ],
+)
+def test_resolve_precision(monkeypatch, precision, kind, device, native, expected):
+    from vanilla_nerf_pe import fields
+
+    monkeypatch.setattr(fields, "cpu_has_native_bfloat16", lambda: native)
+    assert fields.resolve_precision(precision, kind, torch.device(device)) == expected
+
+
+@pytest.mark.parametrize("sampler", ["hierarchical", "occupancy"])
+def test_bfloat16_fields_match_float32_and_train_float32_weights(sampler):
+    """The same weights in bfloat16 autocast: float32 outputs within bfloat16's rounding of the
+    float32 rendering, float32 gradients; and a float32 field leaves an outer autocast alone."""
+    reference, mixed = make_model(sampler=sampler), make_model(sampler=sampler, precision="bfloat16")
+    mixed.load_state_dict(reference.state_dict())
+    reference.eval(), mixed.eval()
+    bundle = rays()
+    with torch.no_grad():
+        out32, out16 = reference(bundle), mixed(bundle)
+    for key in ("rgb", "accumulation", "depth"):
+        assert out16[key].dtype == torch.float32
+        assert torch.allclose(out16[key], out32[key], atol=0.03), (key, (out16[key] - out32[key]).abs().max())
+    assert not torch.equal(out16["rgb"], out32["rgb"])  # the products did run in bfloat16
+    mixed.train()
+    sigma, feature = mixed.field_fine.density_and_feature(torch.rand(32, 3) - 0.5)
+    assert sigma.dtype == feature.dtype == torch.float32
+    (sigma.sum() + mixed.field_fine.color(feature, torch.nn.functional.normalize(torch.randn(32, 3), dim=-1)).sum()).backward()
+    grads = [p.grad for p in mixed.field_fine.parameters()]
+    assert all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # e.g. nerfstudio's --mixed-precision
+        assert reference.field_fine._trunk(torch.rand(4, 3)).dtype == torch.bfloat16
+
+
+def test_bfloat16_row_buckets_are_invisible():
+    """On a CPU the bfloat16 field pads its rows to a multiple of ROW_BUCKET: 37 samples give the
+    same values as the first 37 of 1024 (the padding neither shows nor changes the rest)."""
+    from vanilla_nerf_pe.fields import ROW_BUCKET
+
+    field = make_model(sampler="occupancy", precision="bfloat16").field_fine
+    positions = torch.rand(ROW_BUCKET, 3) - 0.5
+    directions = torch.nn.functional.normalize(torch.randn(ROW_BUCKET, 3), dim=-1)
+    sigma, feature = field.density_and_feature(positions[:37])
+    all_sigma, all_feature = field.density_and_feature(positions)
+    assert sigma.shape == (37, 1) and feature.shape == (37, field.feature_head.out_features)
+    assert torch.allclose(sigma, all_sigma[:37], atol=1e-5) and torch.allclose(feature, all_feature[:37], atol=1e-5)
+    assert torch.allclose(field.color(feature, directions[:37]), field.color(all_feature, directions)[:37], atol=1e-5)
+    assert field.density(positions[:37].reshape(1, 37, 3)).shape == (1, 37, 1)

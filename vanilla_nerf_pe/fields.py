@@ -14,6 +14,12 @@ Three kinds of field (:func:`make_nerf_field`), differing in how a position reac
 The colour branch is NeRF's in all three. A field built with ``color_width=None`` has no colour
 branch: the density-only proposal networks of mip-NeRF 360.
 
+``precision="bfloat16"`` runs the trunk, heads and colour layer under bfloat16 autocast (mixed
+precision: float32 weights, bfloat16 matrix products and activations) while the encodings, the
+density activation and the colour sigmoid stay float32, and every output is float32. On a CPU with
+native bfloat16 (AVX512-BF16 or AMX) the matrix products run at about twice the float32 rate; see
+:func:`resolve_precision` for "auto".
+
 The field is a nerfstudio :class:`~nerfstudio.fields.base_field.Field`, so nerfstudio's
 ``density_fn`` and viewer hooks work; the encodings and MLPs are this package's own modules, shared
 with the 2D image pipeline.
@@ -21,7 +27,10 @@ with the 2D image pipeline.
 
 from __future__ import annotations
 
-from typing import Dict, Literal, Optional, Sequence, Tuple
+import contextlib
+import functools
+from pathlib import Path
+from typing import Callable, ContextManager, Dict, Literal, Optional, Sequence, Tuple, Union
 
 import torch
 from nerfstudio.cameras.rays import RaySamples
@@ -35,6 +44,40 @@ from vanilla_nerf_pe.mlp import MLP, Siren
 DensityActivation = Literal["relu", "softplus"]
 FieldKind = Literal["pe", "fourier", "siren"]
 FIELD_KINDS: Tuple[str, ...] = ("pe", "fourier", "siren")
+Precision = Literal["float32", "bfloat16", "auto"]
+PRECISIONS: Tuple[str, ...] = ("float32", "bfloat16", "auto")
+ROW_BUCKET = 1024
+"""bfloat16 on a CPU: rows per bucket (see :meth:`NeRFField._in_row_buckets`)."""
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (x86 AVX512-BF16 or AMX-BF16).
+
+    Without it oneDNN emulates bfloat16 products with float32 instructions, which is slower than
+    float32 itself. Read from /proc/cpuinfo (Linux); elsewhere False.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_precision(precision: Precision, kind: str, device: torch.device) -> torch.dtype:
+    """The dtype of a field's matrix products: float32 or bfloat16.
+
+    "auto" is bfloat16 only where it was measured to win (benchmarks/wall_clock.py, README): a ReLU
+    field ("pe", "fourier") on a CPU with native bfloat16. SIREN stays float32 everywhere: its sine
+    arguments omega_0 (W x + b) are of order 30, where bfloat16's 8-bit mantissa leaves steps of
+    0.125 rad. On a GPU "auto" is float32 (TF32 through torch.set_float32_matmul_precision) until a
+    benchmark shows otherwise.
+    """
+    if precision == "float32" or (precision == "auto" and (kind == "siren" or device.type != "cpu" or not cpu_has_native_bfloat16())):
+        return torch.float32
+    if precision in ("bfloat16", "auto"):
+        return torch.bfloat16
+    raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 
 def normalize_to_aabb(positions: Tensor, aabb: Tensor) -> Tensor:
@@ -70,6 +113,8 @@ class NeRFField(Field):
         rgb_padding: colour = sigmoid(x) (1 + 2 p) - p, mip-NeRF's padding (Barron et al. 2021):
             black and white are reached at finite logits, so a dark or white pixel does not drive
             the logit (and with it the sigmoid's gradient) towards zero for ever.
+        precision: "float32", "bfloat16" (autocast around the MLPs) or "auto" (see
+            :func:`resolve_precision`; ``kind`` names the field for it).
     """
 
     def __init__(
@@ -83,8 +128,14 @@ class NeRFField(Field):
         density_activation: DensityActivation = "softplus",
         density_bias: float = 0.0,
         rgb_padding: float = 0.001,
+        precision: Precision = "float32",
+        kind: str = "pe",
     ) -> None:
         super().__init__()
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
+        self.kind = kind
         self.register_buffer("aabb", aabb.detach().clone().float())
         self.density_bias = density_bias
         self.rgb_padding = rgb_padding
@@ -103,23 +154,69 @@ class NeRFField(Field):
         else:
             raise ValueError(f"density_activation must be 'relu' or 'softplus', got {density_activation!r}")
 
+    def _mlp_precision(self, device: torch.device) -> ContextManager:
+        """bfloat16 autocast around the MLPs, or no context at all for float32, so that an outer
+        autocast (nerfstudio's ``--mixed-precision`` on a GPU) still applies."""
+        dtype = resolve_precision(self.precision, self.kind, device)  # type: ignore[arg-type]
+        return torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext()
+
+    def _in_row_buckets(self, fn: Callable[..., Union[Tensor, Tuple[Tensor, ...]]], *inputs: Tensor):
+        """``fn(*inputs)`` for inputs ``[..., C_i]`` of one leading shape, with the rows padded to a
+        multiple of ``ROW_BUCKET`` when the MLPs run in bfloat16 on a CPU.
+
+        oneDNN, which runs bfloat16 products on a CPU, builds and caches a kernel per matrix shape,
+        and packed sampling gives a new row count at every step: without buckets 300 steps of
+        vanilla-nerf-pe-fast took 33 s and peak memory grew to 2.5 GB, with them 26 s and 1.25 GB.
+        The padded rows are zeros whose outputs are dropped, so they add no gradient.
+        """
+        device = inputs[0].device
+        if device.type != "cpu" or resolve_precision(self.precision, self.kind, device) == torch.float32:  # type: ignore[arg-type]
+            return fn(*inputs)
+        lead = inputs[0].shape[:-1]
+        rows = [x.reshape(-1, x.shape[-1]) for x in inputs]
+        n = rows[0].shape[0]
+        outputs = fn(*[nn.functional.pad(x, (0, 0, 0, -n % ROW_BUCKET)) for x in rows])
+        unpad = lambda y: y[:n].reshape(lead + y.shape[-1:])  # noqa: E731
+        return tuple(unpad(y) for y in outputs) if isinstance(outputs, tuple) else unpad(outputs)
+
+    def _trunk(self, positions: Tensor) -> Tensor:
+        # The encoding stays float32: sin(2^9 pi x) needs x to more than bfloat16's 3 digits.
+        x = self.position_encoding(normalize_to_aabb(positions, self.aabb))
+        with self._mlp_precision(positions.device):
+            return self.trunk(x)
+
+    def _sigma(self, h: Tensor) -> Tensor:
+        with self._mlp_precision(h.device):
+            raw = self.density_head(h)
+        return self.density_activation(raw.float() + self.density_bias)
+
+    def _density_and_feature(self, positions: Tensor) -> Tuple[Tensor, Tensor]:
+        h = self._trunk(positions)
+        if not self.has_color:
+            return self._sigma(h), h.float()
+        with self._mlp_precision(h.device):
+            feature = self.feature_head(h)
+        return self._sigma(h), feature.float()
+
+    def _color(self, feature: Tensor, directions: Tensor) -> Tensor:
+        d = self.direction_encoding(directions)
+        with self._mlp_precision(feature.device):
+            logits = self.color_mlp(torch.cat([feature, d], dim=-1))
+        return torch.sigmoid(logits.float()) * (1.0 + 2.0 * self.rgb_padding) - self.rgb_padding
+
     def density_and_feature(self, positions: Tensor) -> Tuple[Tensor, Tensor]:
-        """sigma [..., 1] and feature [..., width] at world positions [..., 3]."""
-        h = self.trunk(self.position_encoding(normalize_to_aabb(positions, self.aabb)))
-        sigma = self.density_activation(self.density_head(h) + self.density_bias)
-        return sigma, (self.feature_head(h) if self.has_color else h)
+        """sigma [..., 1] and feature [..., width] at world positions [..., 3] (float32)."""
+        return self._in_row_buckets(self._density_and_feature, positions)
 
     def density(self, positions: Tensor) -> Tensor:
         """sigma [..., 1] at world positions [..., 3] (no colour branch)."""
-        h = self.trunk(self.position_encoding(normalize_to_aabb(positions, self.aabb)))
-        return self.density_activation(self.density_head(h) + self.density_bias)
+        return self._in_row_buckets(lambda p: self._sigma(self._trunk(p)), positions)
 
     def color(self, feature: Tensor, directions: Tensor) -> Tensor:
         """RGB in [-p, 1 + p], [..., 3], from the trunk feature [..., width] and unit directions [..., 3]."""
         if not self.has_color:
             raise RuntimeError("this field was built without a colour branch (color_width=None)")
-        logits = self.color_mlp(torch.cat([feature, self.direction_encoding(directions)], dim=-1))
-        return torch.sigmoid(logits) * (1.0 + 2.0 * self.rgb_padding) - self.rgb_padding
+        return self._in_row_buckets(self._color, feature, directions)
 
     # nerfstudio's Field interface -------------------------------------------------------------
     def get_density(self, ray_samples: RaySamples) -> Tuple[Tensor, Tensor]:
@@ -149,6 +246,7 @@ def make_nerf_field(
     siren_hidden_omega_0: float = 30.0,
     density_activation: DensityActivation = "softplus",
     density_bias: float = 0.0,
+    precision: Precision = "float32",
 ) -> NeRFField:
     """A :class:`NeRFField` of the given kind.
 
@@ -180,4 +278,6 @@ def make_nerf_field(
         color_width=color_width,
         density_activation=density_activation,
         density_bias=density_bias,
+        precision=precision,
+        kind=kind,
     )

@@ -33,7 +33,7 @@ from torch.nn import Parameter
 
 from vanilla_nerf_pe import metrics, stepfun
 from vanilla_nerf_pe.errors import InputError
-from vanilla_nerf_pe.fields import FIELD_KINDS, DensityActivation, FieldKind, NeRFField, make_nerf_field
+from vanilla_nerf_pe.fields import FIELD_KINDS, PRECISIONS, DensityActivation, FieldKind, NeRFField, Precision, make_nerf_field
 from vanilla_nerf_pe.render import (
     background_rgb,
     composite_depth,
@@ -101,6 +101,10 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     density_bias: float = 0.0
     """added to the raw density before the activation; mip-NeRF's -1 with softplus starts from a
     thinner fog. 0 is the paper."""
+    precision: Precision = "float32"
+    """dtype of the fields' matrix products: "float32"; "bfloat16" (autocast around the MLPs; the
+    encodings, the rendering and the weights stay float32); "auto": bfloat16 for a PE or Fourier
+    field on a CPU with native bfloat16 (AVX512-BF16, AMX), else float32."""
     background_color: Literal["white", "black", "random", "last_sample"] = "white"
     """colour behind the scene. "random" trains on a random colour per ray and needs RGBA images
     (blender-data --alpha-color None); white matches nerfstudio's Blender dataparser."""
@@ -157,6 +161,13 @@ class VanillaNeRFPEModelConfig(ModelConfig):
                 "--pipeline.model.distortion-loss-mult needs the dense bins of the hierarchical or proposal sampler, "
                 "not the occupancy sampler's packed ones"
             )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--pipeline.model.precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.field == "siren" and self.precision == "bfloat16":
+            raise ValueError(
+                "--pipeline.model.precision bfloat16 does not suit SIREN: its sine arguments (~30) keep only steps of "
+                "0.125 rad in bfloat16; use float32 or auto (float32 for SIREN)"
+            )
         if self.field == "pe" and self.position_frequencies < 0:
             raise ValueError(f"--pipeline.model.position-frequencies must be >= 0, got {self.position_frequencies}")
         if self.field == "fourier" and (self.fourier_features < 1 or self.fourier_sigma <= 0):
@@ -195,6 +206,7 @@ class VanillaNeRFPEModel(Model):
                 siren_hidden_omega_0=cfg.siren_hidden_omega_0,
                 density_activation=cfg.density_activation,
                 density_bias=cfg.density_bias,
+                precision=cfg.precision,
             )
 
         self.field_fine = make_field(cfg.num_layers, cfg.hidden_dim)
