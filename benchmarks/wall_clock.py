@@ -260,18 +260,32 @@ def matmul_peak_gflops(device: str, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def field_throughput(method: str, device: str, num_samples: int = 1 << 15, repeats: int = 5) -> Dict[str, float]:
+def field_throughput(
+    method: str, device: str, num_samples: int = 1 << 15, repeats: int = 10, precision: Optional[str] = None, compile: bool = False
+) -> Dict[str, float]:
     """Training throughput of one of our methods' field alone: samples per second through the
     encoding, trunk, heads and colour branch, forward and backward, and the GFLOP/s that makes
-    (2 in out per Linear forward, twice that backward)."""
+    (2 in out per Linear forward, twice that backward).
+
+    ``precision`` overrides the method's (``pipeline.model.precision``); ``compile`` runs the field
+    through ``torch.compile`` (the first, compiling call is not timed).
+    """
     from nerfstudio.configs.method_configs import all_methods
     from nerfstudio.data.scene_box import SceneBox
 
     config = copy.deepcopy(all_methods[method]).pipeline.model
+    if precision is not None:
+        config.precision = precision
     aabb = torch.tensor([[-1.5] * 3, [1.5] * 3])
     model = config.setup(scene_box=SceneBox(aabb=aabb), num_train_data=1).to(device)
     field = model.field_fine
     flops = 3 * sum(2 * m.in_features * m.out_features for m in field.modules() if isinstance(m, torch.nn.Linear))
+
+    def forward(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        sigma, feature = field.density_and_feature(x)
+        return sigma.sum() + field.color(feature, d).sum()
+
+    step = torch.compile(forward) if compile else forward
     x = (torch.rand(num_samples, 3, device=device) - 0.5) * 2
     d = torch.nn.functional.normalize(torch.randn(num_samples, 3, device=device), dim=-1)
     best = float("inf")
@@ -279,22 +293,36 @@ def field_throughput(method: str, device: str, num_samples: int = 1 << 15, repea
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        sigma, feature = field.density_and_feature(x)
-        (sigma.sum() + field.color(feature, d).sum()).backward()
+        step(x, d).backward()
         if device == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return {"samples_per_second": num_samples / best, "gflops": num_samples * flops / best / 1e9}
 
 
-def throughput_summary(device: str) -> str:
-    """This machine's matmul peak and vanilla-nerf-pe-fast's field throughput, measured now, in one sentence."""
+def throughput_summary(device: str, variants: bool = False) -> str:
+    """This machine's float32 matmul peak and vanilla-nerf-pe-fast's field throughput at the preset's
+    precision, measured now, in one sentence; with ``variants`` also float32, bfloat16 and
+    torch.compile (float32) separately."""
+    from nerfstudio.configs.method_configs import all_methods
+
+    from vanilla_nerf_pe.fields import resolve_precision
+
     peak = matmul_peak_gflops(device)
-    fast = field_throughput("vanilla-nerf-pe-fast", device)
-    return (
-        f"float32 matmul peak {peak:.0f} GFLOP/s; vanilla-nerf-pe-fast's field, forward + backward: "
-        f"{fast['samples_per_second']:,.0f} samples/s, {fast['gflops']:.0f} GFLOP/s ({peak / fast['gflops']:.2f}x below peak)"
-    )
+    cfg = all_methods["vanilla-nerf-pe-fast"].pipeline.model
+    dtype = str(resolve_precision(cfg.precision, cfg.field, torch.device(device))).replace("torch.", "")
+    # Untimed: the process's first field runs ~30% slower (fresh memory pages, kernel set-up).
+    field_throughput("vanilla-nerf-pe-fast", device, repeats=2)
+
+    def sentence(label: str, **kwargs: Any) -> str:
+        r = field_throughput("vanilla-nerf-pe-fast", device, **kwargs)
+        return f"{label}: {r['samples_per_second']:,.0f} samples/s, {r['gflops']:.0f} GFLOP/s ({peak / r['gflops']:.2f}x below peak)"
+
+    parts = [sentence(f"vanilla-nerf-pe-fast's field, forward + backward, {dtype} (precision {cfg.precision})")]
+    if variants:
+        parts += [sentence(p, precision=p) for p in ("float32", "bfloat16")]
+        parts.append(sentence("float32 under torch.compile", precision="float32", compile=True))
+    return f"float32 matmul peak {peak:.0f} GFLOP/s; " + "; ".join(parts)
 
 
 @dataclass
@@ -314,7 +342,8 @@ class Args:
     """torch.set_float32_matmul_precision: "high" lets a GPU use TF32 for float32 matrix products."""
     output_dir: Path = Path("benchmarks/results/wall_clock")
     throughput_only: bool = False
-    """measure only this machine's matmul peak and our field's training throughput, and print them (seconds)."""
+    """measure only this machine's matmul peak and our field's training throughput (at the preset's
+    precision, float32, bfloat16 and float32 under torch.compile), and print them (a minute)."""
     matrix: Optional[str] = None
     """train every field x sampler combination of this method (e.g. vanilla-nerf-pe-fast) instead of --runs."""
     single: Optional[str] = None
@@ -327,7 +356,7 @@ def main() -> None:
     args = tyro.cli(Args)
     torch.set_float32_matmul_precision(args.matmul_precision)
     if args.throughput_only:
-        print(f"{time.strftime('%Y-%m-%d')}, {args.device}, {torch.get_num_threads()} threads: {throughput_summary(args.device)}")
+        print(f"{time.strftime('%Y-%m-%d')}, {args.device}, {torch.get_num_threads()} threads: {throughput_summary(args.device, variants=True)}")
         return
     if not (args.data / "transforms_train.json").is_file():
         raise SystemExit(f"--data {args.data}: no transforms_train.json there (a Blender-layout scene is needed)")

@@ -130,6 +130,9 @@ vanilla_nerf_pe_fast = MethodSpecification(
             grid_resolution=64,
             render_step_size=0.01,
             eval_num_rays_per_chunk=4096,
+            # bfloat16 MLPs where the CPU has native bfloat16: on lego_100 (AMD EPYC, 2 cores) the 4000
+            # iterations took 372 s instead of 600 s for the same 28.8 dB (README).
+            precision="auto",
             # Used when the sampler is switched (--pipeline.model.sampler): the quick preset's counts.
             num_coarse_samples=32,
             num_importance_samples=32,
