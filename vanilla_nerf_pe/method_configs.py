@@ -105,6 +105,9 @@ vanilla_nerf_pe_quick = MethodSpecification(
             coarse_num_layers=2,
             coarse_hidden_dim=64,
             eval_num_rays_per_chunk=8192,
+            # bfloat16 MLPs where the CPU has native bfloat16: 418 instead of 239 iterations in 150 s
+            # on lego_100, 19.01 instead of 17.30 dB (README).
+            precision="auto",
         ),
         rays_per_batch=1024,
         # ~0.85 s per iteration on a 2-core CPU: the learning-rate decay ends at ten minutes.
