@@ -68,8 +68,7 @@ def resolve_precision(precision: Precision, kind: str, device: torch.device) -> 
     """The dtype of a field's matrix products: float32 or bfloat16.
 
     "auto" is bfloat16 where it was measured to win (benchmarks/wall_clock.py, README): a ReLU
-    field on a CPU with native bfloat16 (measured with "pe"; "fourier" has the same ReLU trunk after
-    its float32 encoding). SIREN stays float32 everywhere: its sine
+    field ("pe", "fourier") on a CPU with native bfloat16. SIREN stays float32 everywhere: its sine
     arguments omega_0 (W x + b) are of order 30, where bfloat16's 8-bit mantissa leaves steps of
     0.125 rad. On a GPU "auto" is float32 (TF32 through torch.set_float32_matmul_precision) until a
     benchmark shows otherwise.
