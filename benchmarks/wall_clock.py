@@ -211,8 +211,10 @@ def run_one(spec: str, data: Path, budget: float, eval_every: float, num_views: 
     def time_to(db: float) -> Optional[float]:
         return next((c["seconds"] for c in curve if c["psnr"] >= db), None)
 
+    field = getattr(model, "field_fine", None)  # ours: the dtype its "precision" resolved to here
     return {
         "run": spec,
+        "mlp_dtype": str(field.compute_dtype(torch.device(device))).replace("torch.", "") if hasattr(field, "compute_dtype") else "float32",
         "iterations": step,
         "seconds": trained,
         "rays_per_second": rays / max(trained, 1e-9),
@@ -238,7 +240,7 @@ def markdown(rows: List[Dict[str, Any]], header: str) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['run']} | {r['iterations']} | {r['rays_per_second']:.0f} | {r['evaluations_per_ray']:.0f} | "
+            f"| {r['run']}{' (' + r['mlp_dtype'] + ')' if r.get('mlp_dtype', 'float32') != 'float32' else ''} | {r['iterations']} | {r['rays_per_second']:.0f} | {r['evaluations_per_ray']:.0f} | "
             f"{r['peak_memory_mb']:.0f} MB | {r['psnr']:.2f} | {r['ssim']:.3f} | {t(r['time_to_20db'])} | {t(r['time_to_25db'])} |"
         )
     return "\n".join(lines) + "\n"
@@ -261,14 +263,15 @@ def matmul_peak_gflops(device: str, n: int = 2048, repeats: int = 5) -> float:
 
 
 def field_throughput(
-    method: str, device: str, num_samples: int = 1 << 15, repeats: int = 10, precision: Optional[str] = None, compile: bool = False
+    method: str, device: str, num_samples: int = 1 << 15, repeats: int = 10, precision: Optional[str] = None, use_compile: bool = False
 ) -> Dict[str, float]:
     """Training throughput of one of our methods' field alone: samples per second through the
     encoding, trunk, heads and colour branch, forward and backward, and the GFLOP/s that makes
     (2 in out per Linear forward, twice that backward).
 
-    ``precision`` overrides the method's (``pipeline.model.precision``); ``compile`` runs the field
-    through ``torch.compile`` (the first, compiling call is not timed).
+    ``precision`` overrides the method's (``pipeline.model.precision``); ``use_compile`` runs the
+    field through ``torch.compile``. The best of ``repeats + 1`` calls counts, which leaves out the
+    first (set-up, compilation).
     """
     from nerfstudio.configs.method_configs import all_methods
     from nerfstudio.data.scene_box import SceneBox
@@ -285,7 +288,7 @@ def field_throughput(
         sigma, feature = field.density_and_feature(x)
         return sigma.sum() + field.color(feature, d).sum()
 
-    step = torch.compile(forward) if compile else forward
+    step = torch.compile(forward) if use_compile else forward
     x = (torch.rand(num_samples, 3, device=device) - 0.5) * 2
     d = torch.nn.functional.normalize(torch.randn(num_samples, 3, device=device), dim=-1)
     best = float("inf")
@@ -310,18 +313,18 @@ def throughput_summary(device: str, variants: bool = False) -> str:
 
     peak = matmul_peak_gflops(device)
     cfg = all_methods["vanilla-nerf-pe-fast"].pipeline.model
-    dtype = str(resolve_precision(cfg.precision, cfg.field, torch.device(device))).replace("torch.", "")
+    dtype = str(resolve_precision(cfg.precision, cfg.field == "siren", torch.device(device))).replace("torch.", "")
     # Untimed: the process's first field runs ~30% slower (fresh memory pages, kernel set-up).
     field_throughput("vanilla-nerf-pe-fast", device, repeats=2)
 
     def sentence(label: str, **kwargs: Any) -> str:
         r = field_throughput("vanilla-nerf-pe-fast", device, **kwargs)
-        return f"{label}: {r['samples_per_second']:,.0f} samples/s, {r['gflops']:.0f} GFLOP/s ({peak / r['gflops']:.2f}x below peak)"
+        return f"{label}: {r['samples_per_second']:,.0f} samples/s, {r['gflops']:.0f} GFLOP/s ({r['gflops'] / peak:.2f} of the peak)"
 
     parts = [sentence(f"vanilla-nerf-pe-fast's field, forward + backward, {dtype} (precision {cfg.precision})")]
     if variants:
         parts += [sentence(p, precision=p) for p in ("float32", "bfloat16")]
-        parts.append(sentence("float32 under torch.compile", precision="float32", compile=True))
+        parts.append(sentence("float32 under torch.compile", precision="float32", use_compile=True))
     return f"float32 matmul peak {peak:.0f} GFLOP/s; " + "; ".join(parts)
 
 

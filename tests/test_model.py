@@ -177,23 +177,35 @@ def test_rgba_image_separates_the_background(background, expected_alpha):
 
 
 @pytest.mark.parametrize(
-    "precision, kind, device, native, expected",
+    "precision, sine, device, native, expected",
     [
-        ("float32", "pe", "cpu", True, torch.float32),
-        ("bfloat16", "pe", "cpu", False, torch.bfloat16),  # asked for: given, even if emulated
-        ("bfloat16", "pe", "cuda", False, torch.bfloat16),
-        ("auto", "pe", "cpu", True, torch.bfloat16),
-        ("auto", "fourier", "cpu", True, torch.bfloat16),
-        ("auto", "pe", "cpu", False, torch.float32),  # emulated bfloat16 is slower than float32
-        ("auto", "siren", "cpu", True, torch.float32),
-        ("auto", "pe", "cuda", True, torch.float32),
+        ("float32", False, "cpu", True, torch.float32),
+        ("bfloat16", False, "cpu", False, torch.bfloat16),  # asked for: given, even if emulated
+        ("bfloat16", False, "cuda", False, torch.bfloat16),
+        ("auto", False, "cpu", True, torch.bfloat16),
+        ("auto", False, "cpu", False, torch.float32),  # emulated bfloat16 is slower than float32
+        ("auto", True, "cpu", True, torch.float32),  # SIREN
+        ("auto", False, "cuda", True, torch.float32),
     ],
 )
-def test_resolve_precision(monkeypatch, precision, kind, device, native, expected):
+def test_resolve_precision(monkeypatch, precision, sine, device, native, expected):
     from vanilla_nerf_pe import fields
 
     monkeypatch.setattr(fields, "cpu_has_native_bfloat16", lambda: native)
-    assert fields.resolve_precision(precision, kind, torch.device(device)) == expected
+    assert fields.resolve_precision(precision, sine, torch.device(device)) == expected
+    with pytest.raises(ValueError, match="precision must be one of"):
+        fields.resolve_precision("float16", sine, torch.device(device))  # type: ignore[arg-type]
+
+
+def test_siren_field_refuses_bfloat16_but_auto_keeps_it_float32(monkeypatch):
+    from vanilla_nerf_pe import fields
+
+    aabb = torch.tensor([[-1.5] * 3, [1.5] * 3])
+    with pytest.raises(ValueError, match="SIREN trunk in bfloat16"):
+        fields.make_nerf_field("siren", aabb, num_layers=2, width=8, precision="bfloat16")
+    monkeypatch.setattr(fields, "cpu_has_native_bfloat16", lambda: True)
+    assert fields.make_nerf_field("siren", aabb, num_layers=2, width=8, precision="auto").compute_dtype(torch.device("cpu")) == torch.float32
+    assert fields.make_nerf_field("fourier", aabb, num_layers=2, width=8, precision="auto").compute_dtype(torch.device("cpu")) == torch.bfloat16
 
 
 @pytest.mark.parametrize("sampler", ["hierarchical", "occupancy"])
@@ -202,7 +214,8 @@ def test_bfloat16_fields_match_float32_and_train_float32_weights(sampler):
     float32 rendering, float32 gradients; and a float32 field leaves an outer autocast alone."""
     reference, mixed = make_model(sampler=sampler), make_model(sampler=sampler, precision="bfloat16")
     mixed.load_state_dict(reference.state_dict())
-    reference.eval(), mixed.eval()
+    reference.eval()
+    mixed.eval()
     bundle = rays()
     with torch.no_grad():
         out32, out16 = reference(bundle), mixed(bundle)
@@ -220,17 +233,27 @@ def test_bfloat16_fields_match_float32_and_train_float32_weights(sampler):
         assert reference.field_fine._trunk(torch.rand(4, 3)).dtype == torch.bfloat16
 
 
-def test_bfloat16_row_buckets_are_invisible():
-    """On a CPU the bfloat16 field pads its rows to a multiple of ROW_BUCKET: 37 samples give the
-    same values as the first 37 of 1024 (the padding neither shows nor changes the rest)."""
-    from vanilla_nerf_pe.fields import ROW_BUCKET
+def test_bfloat16_row_buckets_are_invisible(monkeypatch):
+    """On a CPU the bfloat16 field pads its rows to a multiple of ROW_BUCKET: values and gradients
+    (weights and positions) for a [3, 37, 3] batch equal those without buckets (ROW_BUCKET = 1)."""
+    from vanilla_nerf_pe import fields
 
     field = make_model(sampler="occupancy", precision="bfloat16").field_fine
-    positions = torch.rand(ROW_BUCKET, 3) - 0.5
-    directions = torch.nn.functional.normalize(torch.randn(ROW_BUCKET, 3), dim=-1)
-    sigma, feature = field.density_and_feature(positions[:37])
-    all_sigma, all_feature = field.density_and_feature(positions)
-    assert sigma.shape == (37, 1) and feature.shape == (37, field.feature_head.out_features)
-    assert torch.allclose(sigma, all_sigma[:37], atol=1e-5) and torch.allclose(feature, all_feature[:37], atol=1e-5)
-    assert torch.allclose(field.color(feature, directions[:37]), field.color(all_feature, directions)[:37], atol=1e-5)
-    assert field.density(positions[:37].reshape(1, 37, 3)).shape == (1, 37, 1)
+    g = torch.Generator().manual_seed(3)
+    positions = torch.rand(3, 37, 3, generator=g) - 0.5
+    directions = torch.nn.functional.normalize(torch.randn(3, 37, 3, generator=g), dim=-1)
+
+    def run(bucket: int):
+        monkeypatch.setattr(fields, "ROW_BUCKET", bucket)
+        field.zero_grad()
+        x = positions.clone().requires_grad_(True)
+        sigma, feature = field.density_and_feature(x)
+        rgb = field.color(feature, directions)
+        assert sigma.shape == (3, 37, 1) and rgb.shape == (3, 37, 3) and field.density(x).shape == (3, 37, 1)
+        (sigma.square().sum() + rgb.sum()).backward()
+        return [sigma, rgb, x.grad] + [p.grad.clone() for p in field.parameters()]
+
+    bucketed, plain = run(1024), run(1)
+    assert all(torch.allclose(a, b, atol=1e-5, rtol=1e-4) for a, b in zip(bucketed, plain))
+    assert fields.pad_rows(torch.ones(5, 2), 4).shape == (8, 2) and fields.pad_rows(torch.ones(8, 2), 4).shape == (8, 2)
+    assert fields.pad_rows(torch.ones(5, 2), 4)[5:].eq(0).all()

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from pathlib import Path
 from typing import Callable, ContextManager, Dict, Literal, Optional, Sequence, Tuple, Union
 
 import torch
@@ -52,32 +51,39 @@ ROW_BUCKET = 1024
 
 @functools.lru_cache(maxsize=None)
 def cpu_has_native_bfloat16() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices in hardware (x86 AVX512-BF16 or AMX-BF16).
+    """Whether this CPU multiplies bfloat16 matrices in hardware (x86 AVX512-BF16 or AMX).
 
     Without it oneDNN emulates bfloat16 products with float32 instructions, which is slower than
-    float32 itself. Read from /proc/cpuinfo (Linux); elsewhere False.
+    float32 itself. Asked of torch's own CPU feature detection (what oneDNN will use).
     """
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
+    if not torch.backends.mkldnn.is_available():
         return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    cpu = torch.cpu
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(check()) for check in checks if check is not None)
 
 
-def resolve_precision(precision: Precision, kind: str, device: torch.device) -> torch.dtype:
+def resolve_precision(precision: Precision, sine_activations: bool, device: torch.device) -> torch.dtype:
     """The dtype of a field's matrix products: float32 or bfloat16.
 
     "auto" is bfloat16 where it was measured to win (benchmarks/wall_clock.py, README): a ReLU
-    field ("pe", "fourier") on a CPU with native bfloat16. SIREN stays float32 everywhere: its sine
-    arguments omega_0 (W x + b) are of order 30, where bfloat16's 8-bit mantissa leaves steps of
-    0.125 rad. On a GPU "auto" is float32 (TF32 through torch.set_float32_matmul_precision) until a
-    benchmark shows otherwise.
+    field ("pe", "fourier") on a CPU with native bfloat16. A field with sine activations (SIREN)
+    stays float32 everywhere: its sine arguments omega_0 (W x + b) are of order 30, where
+    bfloat16's 8-bit mantissa leaves steps of 0.125 rad. On a GPU "auto" is float32 (TF32 through
+    torch.set_float32_matmul_precision) until a benchmark shows otherwise.
     """
-    if precision == "float32" or (precision == "auto" and (kind == "siren" or device.type != "cpu" or not cpu_has_native_bfloat16())):
-        return torch.float32
-    if precision in ("bfloat16", "auto"):
-        return torch.bfloat16
-    raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        native = device.type == "cpu" and cpu_has_native_bfloat16()
+        return torch.bfloat16 if native and not sine_activations else torch.float32
+    return torch.bfloat16 if precision == "bfloat16" else torch.float32
+
+
+def pad_rows(x: Tensor, multiple: int) -> Tensor:
+    """x [N, C] with zero rows appended: [ceil(N / multiple) * multiple, C] (x itself if no row is missing)."""
+    missing = -x.shape[0] % multiple
+    return nn.functional.pad(x, (0, 0, 0, missing)) if missing else x
 
 
 def normalize_to_aabb(positions: Tensor, aabb: Tensor) -> Tensor:
@@ -114,7 +120,7 @@ class NeRFField(Field):
             black and white are reached at finite logits, so a dark or white pixel does not drive
             the logit (and with it the sigmoid's gradient) towards zero for ever.
         precision: "float32", "bfloat16" (autocast around the MLPs) or "auto" (see
-            :func:`resolve_precision`; ``kind`` names the field for it).
+            :func:`resolve_precision`); a :class:`~vanilla_nerf_pe.mlp.Siren` trunk refuses "bfloat16".
     """
 
     def __init__(
@@ -129,13 +135,14 @@ class NeRFField(Field):
         density_bias: float = 0.0,
         rgb_padding: float = 0.001,
         precision: Precision = "float32",
-        kind: str = "pe",
     ) -> None:
         super().__init__()
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.sine_activations = isinstance(trunk, Siren)
+        if self.sine_activations and precision == "bfloat16":
+            raise ValueError("a SIREN trunk in bfloat16 keeps only 0.125 rad steps of its ~30 rad sine arguments: use float32 or auto")
         self.precision = precision
-        self.kind = kind
         self.register_buffer("aabb", aabb.detach().clone().float())
         self.density_bias = density_bias
         self.rgb_padding = rgb_padding
@@ -154,15 +161,19 @@ class NeRFField(Field):
         else:
             raise ValueError(f"density_activation must be 'relu' or 'softplus', got {density_activation!r}")
 
+    def compute_dtype(self, device: torch.device) -> torch.dtype:
+        """The dtype of this field's matrix products on ``device`` (``precision`` resolved)."""
+        return resolve_precision(self.precision, self.sine_activations, device)  # type: ignore[arg-type]
+
     def _mlp_precision(self, device: torch.device) -> ContextManager:
         """bfloat16 autocast around the MLPs, or no context at all for float32, so that an outer
         autocast (nerfstudio's ``--mixed-precision`` on a GPU) still applies."""
-        dtype = resolve_precision(self.precision, self.kind, device)  # type: ignore[arg-type]
+        dtype = self.compute_dtype(device)
         return torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext()
 
-    def _in_row_buckets(self, fn: Callable[..., Union[Tensor, Tuple[Tensor, ...]]], *inputs: Tensor):
+    def _in_row_buckets(self, fn: Callable[..., Union[Tensor, Tuple[Tensor, ...]]], *inputs: Tensor) -> Union[Tensor, Tuple[Tensor, ...]]:
         """``fn(*inputs)`` for inputs ``[..., C_i]`` of one leading shape, with the rows padded to a
-        multiple of ``ROW_BUCKET`` when the MLPs run in bfloat16 on a CPU.
+        multiple of ``ROW_BUCKET`` (:func:`pad_rows`) when the MLPs run in bfloat16 on a CPU.
 
         oneDNN, which runs bfloat16 products on a CPU, builds and caches a kernel per matrix shape,
         and packed sampling gives a new row count at every step: without buckets 300 steps of
@@ -170,17 +181,18 @@ class NeRFField(Field):
         The padded rows are zeros whose outputs are dropped, so they add no gradient.
         """
         device = inputs[0].device
-        if device.type != "cpu" or resolve_precision(self.precision, self.kind, device) == torch.float32:  # type: ignore[arg-type]
+        if device.type != "cpu" or self.compute_dtype(device) == torch.float32:
             return fn(*inputs)
         lead = inputs[0].shape[:-1]
-        rows = [x.reshape(-1, x.shape[-1]) for x in inputs]
-        n = rows[0].shape[0]
-        outputs = fn(*[nn.functional.pad(x, (0, 0, 0, -n % ROW_BUCKET)) for x in rows])
-        unpad = lambda y: y[:n].reshape(lead + y.shape[-1:])  # noqa: E731
-        return tuple(unpad(y) for y in outputs) if isinstance(outputs, tuple) else unpad(outputs)
+        n = lead.numel()
+        outputs = fn(*[pad_rows(x.reshape(n, x.shape[-1]), ROW_BUCKET) for x in inputs])
+        if isinstance(outputs, tuple):
+            return tuple(y[:n].reshape(lead + y.shape[-1:]) for y in outputs)
+        return outputs[:n].reshape(lead + outputs.shape[-1:])
 
     def _trunk(self, positions: Tensor) -> Tensor:
-        # The encoding stays float32: sin(2^9 pi x) needs x to more than bfloat16's 3 digits.
+        # The encoding stays float32: its top octave sin(2^(L-1) pi x) (L = 10: 2^9) needs x to more
+        # than bfloat16's 3 significant digits.
         x = self.position_encoding(normalize_to_aabb(positions, self.aabb))
         with self._mlp_precision(positions.device):
             return self.trunk(x)
@@ -279,5 +291,4 @@ def make_nerf_field(
         density_activation=density_activation,
         density_bias=density_bias,
         precision=precision,
-        kind=kind,
     )

@@ -28,6 +28,7 @@ from nerfstudio.configs.config_utils import to_immutable_dict
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.models.base_model import Model, ModelConfig
 from nerfstudio.utils import colormaps
+from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor
 from torch.nn import Parameter
 
@@ -231,6 +232,9 @@ class VanillaNeRFPEModel(Model):
     def get_training_callbacks(self, training_callback_attributes: TrainingCallbackAttributes) -> List[TrainingCallback]:
         cfg = self.config
         trainer = training_callback_attributes.trainer if training_callback_attributes is not None else None
+        # "auto" depends on the machine: say what it became, since config.yml only says "auto".
+        dtype = str(self.field_fine.compute_dtype(self.device)).replace("torch.", "")
+        CONSOLE.print(f"vanilla-nerf-pe: field MLPs in {dtype} (--pipeline.model.precision {cfg.precision}, {self.device.type})")
         self._guard = TrainingGuard(self, trainer)
         callbacks = self._guard.callbacks()
         if cfg.sampler == "occupancy":
