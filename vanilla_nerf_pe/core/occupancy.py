@@ -9,8 +9,8 @@ nerfacc's ``OccGridEstimator`` (Li et al. 2023), rewritten without CUDA kernels:
   (``occ > min(mean occ, threshold)``);
 - :func:`march` steps along each ray at a fixed ``step_size`` inside the box and keeps only the bins
   whose midpoint falls in an occupied cell, returning them *packed* (a variable count per ray, see
-  :mod:`vanilla_nerf_pe.render`);
-- the model then renders with :func:`~vanilla_nerf_pe.render.compute_weights_packed` and drops the
+  :mod:`vanilla_nerf_pe.core.render`);
+- the model then renders with :func:`~vanilla_nerf_pe.core.render.render_weights` and drops the
   samples behind the point where the transmittance becomes negligible (early ray termination).
 
 Naming: ``t_starts``/``t_ends`` ``[N]`` the packed bins, ``ray_indices`` ``[N]`` their rays (sorted),
@@ -157,15 +157,15 @@ class OccupancyGrid(nn.Module):
         decay: float = 0.95,
         threshold: float = 0.01,
         chunk: int = 1 << 16,
-        generator: Optional[torch.Generator] = None,
     ) -> None:
         """One update from the field (nerfacc's ``_update``).
 
         Args:
             density_fn: positions [K, 3] -> sigma [K] or [K, 1].
             step_size: the marching step; ``occ = sigma * step_size`` is the opacity of one bin.
-            all_cells: evaluate every cell (warm-up); otherwise a random quarter of all cells and
-                as many random occupied cells.
+            all_cells: evaluate every cell (warm-up); otherwise n/4 uniformly drawn cells and every
+                occupied cell, or n/4 distinct occupied cells where more are occupied (nerfacc
+                re-evaluates all occupied cells when there are at most n/4).
             decay: old estimates fade by this factor per update, so space the field has cleared
                 becomes empty.
             threshold: a cell is occupied when its ``occ`` exceeds ``min(mean occ, threshold)``.
@@ -175,11 +175,11 @@ class OccupancyGrid(nn.Module):
         if all_cells:
             index = torch.arange(n, device=device)
         else:
-            index = torch.randint(0, n, (n // 4,), device=device, generator=generator)
+            index = torch.randint(0, n, (n // 4,), device=device)
             occupied = torch.nonzero(self.occupied).flatten()
-            if occupied.numel() > 0:
-                pick = torch.randint(0, occupied.numel(), (min(n // 4, occupied.numel()),), device=device, generator=generator)
-                index = torch.cat([index, occupied[pick]])
+            if occupied.numel() > n // 4:  # a quarter of the cells' worth, drawn without replacement
+                occupied = occupied[torch.randperm(occupied.numel(), device=device)[: n // 4]]
+            index = torch.cat([index, occupied])
         positions = self.cell_positions(index)
         occ = torch.cat([density_fn(positions[i : i + chunk]).reshape(-1) for i in range(0, len(index), chunk)]) * step_size
         self.occs[index] = torch.maximum(self.occs[index] * decay, occ.to(self.occs.dtype))

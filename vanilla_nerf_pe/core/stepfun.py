@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 
-def stratified_u(shape: tuple, num_samples: int, jitter: bool, device=None, generator: Optional[torch.Generator] = None) -> Tensor:
+def stratified_u(shape: tuple, num_samples: int, jitter: bool, device=None) -> Tensor:
     """Sorted numbers in [0, 1), one per stratum ``[k/n, (k+1)/n)``.
 
     Args:
@@ -33,13 +33,13 @@ def stratified_u(shape: tuple, num_samples: int, jitter: bool, device=None, gene
     """
     k = torch.arange(num_samples, device=device, dtype=torch.float32)
     if jitter:
-        offset = torch.rand(*shape, num_samples, device=device, generator=generator)
+        offset = torch.rand(*shape, num_samples, device=device)
     else:
         offset = torch.full((*shape, num_samples), 0.5, device=device)
     return (k + offset) / num_samples
 
 
-def stratified_t(near: Tensor, far: Tensor, num_samples: int, jitter: bool, generator: Optional[torch.Generator] = None) -> Tensor:
+def stratified_t(near: Tensor, far: Tensor, num_samples: int, jitter: bool) -> Tensor:
     """Bin endpoints for stratified sampling between near and far (NeRF eq. 2).
 
     Evenly spaced endpoints; with ``jitter`` each endpoint moves uniformly within the half-bins
@@ -60,7 +60,7 @@ def stratified_t(near: Tensor, far: Tensor, num_samples: int, jitter: bool, gene
         mids = 0.5 * (s[..., 1:] + s[..., :-1])
         upper = torch.cat([mids, s[..., -1:]], dim=-1)
         lower = torch.cat([s[..., :1], mids], dim=-1)
-        r = torch.rand(upper.shape, device=near.device, dtype=near.dtype, generator=generator)
+        r = torch.rand(upper.shape, device=near.device, dtype=near.dtype)
         s = lower + (upper - lower) * r
     return near + (far - near) * s
 
@@ -71,7 +71,6 @@ def sample_pdf(
     num_samples: int,
     jitter: bool,
     padding: float = 1e-5,
-    generator: Optional[torch.Generator] = None,
 ) -> Tensor:
     """Inverse-transform sampling of the piecewise-constant PDF given by bins and weights.
 
@@ -93,7 +92,7 @@ def sample_pdf(
     cdf = torch.cumsum(w, dim=-1) / torch.sum(w, dim=-1, keepdim=True)
     cdf = torch.cat([torch.zeros_like(cdf[..., :1]), cdf], dim=-1)  # [..., n + 1], 0 ... 1
     cdf = torch.clamp(cdf, max=1.0)
-    u = stratified_u(tuple(t.shape[:-1]), num_samples, jitter, device=t.device, generator=generator).to(t.dtype)
+    u = stratified_u(tuple(t.shape[:-1]), num_samples, jitter, device=t.device).to(t.dtype)
     # Bin of each u: cdf[idx - 1] <= u < cdf[idx].
     idx = torch.searchsorted(cdf.contiguous(), u.contiguous(), right=True)
     below = torch.clamp(idx - 1, 0, t.shape[-1] - 1)

@@ -17,6 +17,8 @@ from typing import Dict, Optional
 
 import torch
 
+from vanilla_nerf_pe.core.image_io import save_image
+
 
 def evenly_spaced(count: int, total: int) -> list[int]:
     """``count`` indices spread over ``range(total)``, always including 0."""
@@ -67,8 +69,6 @@ def evaluate_pipeline(pipeline, num_views: int = 5, split: str = "eval", images_
 
 def _save_comparison(img: torch.Tensor, width: int, path: Path) -> None:
     """Save the model's "img" panels [H, k W, 3] (target | ... | final pass) as target above final."""
-    from vanilla_nerf_pe.image_field import save_image
-
     save_image(torch.cat([img[:, :width], img[:, -width:]], dim=0), path)
 
 
@@ -87,13 +87,21 @@ class EvalArgs:
 def main() -> None:
     import tyro
 
+    from vanilla_nerf_pe.core.errors import InputError, run_cli
+
     args = tyro.cli(EvalArgs)
-    result = evaluate_run(args.load_config, args.num_views, images_dir=args.images_dir)
-    text = json.dumps(result, indent=2)
-    if args.output_path is not None:
-        args.output_path.parent.mkdir(parents=True, exist_ok=True)
-        args.output_path.write_text(text)
-    print(text)
+
+    def evaluate() -> None:
+        if not args.load_config.is_file():
+            raise InputError(f"--load-config {args.load_config}: no such file (the config.yml of a training run)")
+        result = evaluate_run(args.load_config, args.num_views, images_dir=args.images_dir)
+        text = json.dumps(result, indent=2)
+        if args.output_path is not None:
+            args.output_path.parent.mkdir(parents=True, exist_ok=True)
+            args.output_path.write_text(text)
+        print(text)
+
+    run_cli("vnp-eval", evaluate)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 nerfstudio's trainer, on Ctrl-C, prints a traceback and keeps only the last periodic checkpoint;
 on a NaN loss it trains on, and its next periodic checkpoint saves the NaN weights over the last
-good ones. The model's training callbacks add, through ``TrainingGuard``:
+good ones. :class:`TrainingGuard` adds (the model owns one, built from its options, hands the
+guard's callbacks to the trainer and passes every training batch's losses to :meth:`TrainingGuard.check_batch`):
 
 - **Ctrl-C (SIGINT)**: the first one lets the current iteration finish, then saves a checkpoint of
   that step (the one ``--load-dir`` resumes from: step counter, optimiser, scheduler and model
@@ -23,36 +24,44 @@ import os
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional
 
 import torch
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
+from nerfstudio.utils.misc import step_check
 from torch import Tensor
 
-from vanilla_nerf_pe.errors import TrainingStopped
+from vanilla_nerf_pe.core.errors import TrainingStopped
 
 if TYPE_CHECKING:
     from nerfstudio.engine.trainer import Trainer
-
-    from vanilla_nerf_pe.model import VanillaNeRFPEModel
 
 SIGINT_EXIT_STATUS = 130  # 128 + SIGINT, what a shell reports for a program ended by Ctrl-C
 
 
 class TrainingGuard:
-    """Per-run state of the checks in the module docstring; built by the model's training callbacks."""
+    """Per-run state of the checks in the module docstring.
 
-    def __init__(self, model: "VanillaNeRFPEModel", trainer: Optional["Trainer"]):
-        self.model = model
-        self.trainer = trainer
+    Args:
+        collapse_check_step: step at which a collapse is detected (0: no check).
+        collapse_min_accumulation: a run whose mean accumulated opacity is below this by then has collapsed.
+    """
+
+    def __init__(self, collapse_check_step: int, collapse_min_accumulation: float):
+        self.collapse_check_step = collapse_check_step
+        self.collapse_min_accumulation = collapse_min_accumulation
+        self.trainer: Optional["Trainer"] = None
+        self.parameters: Callable[[], Iterable[Tensor]] = lambda: ()
         self.step = 0
         self.interrupted = False
         self.accumulation_ema: Optional[Tensor] = None
         self._previous_handler = None
 
     # callbacks ----------------------------------------------------------------------------------
-    def callbacks(self) -> List[TrainingCallback]:
-        if self.trainer is not None and threading.current_thread() is threading.main_thread():
+    def callbacks(self, trainer: Optional["Trainer"], parameters: Callable[[], Iterable[Tensor]]) -> List[TrainingCallback]:
+        """The trainer's callbacks; ``parameters`` gives the weights to check before a checkpoint."""
+        self.trainer, self.parameters = trainer, parameters
+        if trainer is not None and threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
         return [
             TrainingCallback([TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], self.before_iteration),
@@ -72,13 +81,12 @@ class TrainingGuard:
 
     def before_iteration(self, step: int) -> None:
         self.step = step
-        cfg = self.model.config
-        if cfg.collapse_check_step > 0 and step == cfg.collapse_check_step and self.accumulation_ema is not None:
+        if self.collapse_check_step > 0 and step == self.collapse_check_step and self.accumulation_ema is not None:
             mean_accumulation = float(self.accumulation_ema)
-            if mean_accumulation < cfg.collapse_min_accumulation:
+            if mean_accumulation < self.collapse_min_accumulation:
                 raise TrainingStopped(
                     f"step {step}: the scene collapsed to empty space during warm-up (mean accumulated opacity of the "
-                    f"training rays {mean_accumulation:.2g} < {cfg.collapse_min_accumulation:g}); restart with another "
+                    f"training rays {mean_accumulation:.2g} < {self.collapse_min_accumulation:g}); restart with another "
                     "--machine.seed, a lower learning rate or --pipeline.model.density-bias >= 0 "
                     "(--pipeline.model.collapse-check-step 0 turns this check off)"
                 )
@@ -87,7 +95,7 @@ class TrainingGuard:
         trainer = self.trainer
         if trainer is None:
             return
-        saves_now = step != 0 and step % trainer.config.steps_per_save == 0  # nerfstudio's step_check
+        saves_now = step_check(step, trainer.config.steps_per_save)  # when the trainer saves (0: never)
         if (saves_now or self.interrupted) and not self.weights_finite():
             raise TrainingStopped(
                 f"step {step}: the optimiser step made the weights non-finite, so they were not saved; "
@@ -127,14 +135,13 @@ class TrainingGuard:
                 f"step {self.step}: the loss is not finite ({parts}); stopped before the optimiser step, "
                 f"{self._last_checkpoint_phrase()}. Lower the learning rate (--optimizers.fields.optimizer.lr)"
             )
-        cfg = self.model.config
-        if cfg.collapse_check_step > 0 and self.step < cfg.collapse_check_step:
+        if self.collapse_check_step > 0 and self.step < self.collapse_check_step:
             mean = accumulation.detach().mean()  # stays on the device: no synchronisation per step
             self.accumulation_ema = mean if self.accumulation_ema is None else 0.9 * self.accumulation_ema + 0.1 * mean
 
     # helpers ------------------------------------------------------------------------------------
     def weights_finite(self) -> bool:
-        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        return all(bool(torch.isfinite(p).all()) for p in self.parameters())
 
     def _last_checkpoint_phrase(self) -> str:
         if self.trainer is None:

@@ -4,10 +4,15 @@
   4096 rays per batch, 64 coarse + 128 fine samples, 8x256 MLPs, positional encoding L = 10 / 4.
 - ``vanilla-nerf-pe-quick``: the same model, smaller, for a recognisable ``lego_100`` in ten
   minutes on a 2-core CPU.
+- ``vanilla-nerf-pe-fast``: the small model with the occupancy-grid sampler and a dynamic batch.
+- ``vanilla-nerf-siren``: a SIREN field with the occupancy-grid sampler.
+
+Measurements behind the presets' values are in the README (tuning runs).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 from nerfstudio.configs.base_config import ViewerConfig
@@ -17,10 +22,12 @@ from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
-from vanilla_nerf_pe.data import CheckedDataManagerConfig
-from vanilla_nerf_pe.distributed import DataParallelDynamicBatchPipelineConfig, DataParallelPipelineConfig
-from vanilla_nerf_pe.model import VanillaNeRFPEModelConfig
-from vanilla_nerf_pe.schedulers import NeRFDecaySchedulerConfig
+from vanilla_nerf_pe.core.network import CoordinateNetworkConfig
+from vanilla_nerf_pe.nerf.compat import DataParallelDynamicBatchPipelineConfig, DataParallelPipelineConfig
+from vanilla_nerf_pe.nerf.data import CheckedDataManagerConfig
+from vanilla_nerf_pe.nerf.model import VanillaNeRFPEModelConfig, nerf_network
+from vanilla_nerf_pe.nerf.samplers import HierarchicalSamplerConfig, OccupancySamplerConfig
+from vanilla_nerf_pe.nerf.schedulers import NeRFDecaySchedulerConfig
 
 
 def nerf_trainer_config(
@@ -32,6 +39,7 @@ def nerf_trainer_config(
     steps_per_save: int,
     lr: float = 5e-4,
     lr_final: float = 5e-5,
+    adam_eps: float = 1e-8,
     target_samples_per_batch: Optional[int] = None,
 ) -> TrainerConfig:
     """A TrainerConfig for our model on nerfstudio's Blender dataparser and datamanager (with our input checks).
@@ -40,7 +48,7 @@ def nerf_trainer_config(
     of rays of the next batch is chosen so that the field renders about that many samples (with the
     occupancy sampler a ray costs from 0 to hundreds of samples); ``rays_per_batch`` is then only
     the evaluation batch. Both pipelines are nerfstudio's, made data-parallel on CPU as well
-    (``vanilla_nerf_pe.distributed``).
+    (:mod:`vanilla_nerf_pe.nerf.compat`).
     """
     datamanager = CheckedDataManagerConfig(
         dataparser=BlenderDataParserConfig(),
@@ -64,7 +72,7 @@ def nerf_trainer_config(
         pipeline=pipeline,
         optimizers={
             "fields": {
-                "optimizer": AdamOptimizerConfig(lr=lr, eps=1e-8),
+                "optimizer": AdamOptimizerConfig(lr=lr, eps=adam_eps),
                 "scheduler": NeRFDecaySchedulerConfig(lr_final=lr_final, max_steps=max_num_iterations),
             }
         },
@@ -73,9 +81,16 @@ def nerf_trainer_config(
     )
 
 
-# Adam's learning rate (start, end of the decay) per field kind in the occupancy-grid presets,
+# Adam's learning rate (start, end of the decay) per network kind in the occupancy-grid presets,
 # measured on lego_100 (README, tuning runs): SIREN needs a tenth of the ReLU fields'.
-FAST_LEARNING_RATES = {"pe": (3e-3, 3e-4), "fourier": (3e-3, 3e-4), "siren": (3e-4, 3e-5)}
+FAST_LEARNING_RATES = {"none": (3e-3, 3e-4), "pe": (3e-3, 3e-4), "fourier": (3e-3, 3e-4), "siren": (3e-4, 3e-5)}
+
+
+def small_network(**overrides) -> CoordinateNetworkConfig:
+    """The CPU presets' trunk, 4 x 128 with a skip at layer 2, and L = 8: lego_100's pixels are
+    ~0.03 scene units wide, and L = 10 reaches past that (README, tuning runs)."""
+    return dataclasses.replace(nerf_network(), num_layers=4, width=128, skip_connections=(2,), pe_num_frequencies=8, **overrides)
+
 
 vanilla_nerf_pe = MethodSpecification(
     config=nerf_trainer_config(
@@ -85,6 +100,7 @@ vanilla_nerf_pe = MethodSpecification(
         max_num_iterations=200_000,
         steps_per_eval_image=500,
         steps_per_save=1000,
+        adam_eps=1e-7,  # the paper's
     ),
     description="Classic NeRF (Mildenhall et al. 2020): positional encoding, 8x256 MLP, 64+128 hierarchical samples.",
 )
@@ -93,23 +109,13 @@ vanilla_nerf_pe_quick = MethodSpecification(
     config=nerf_trainer_config(
         "vanilla-nerf-pe-quick",
         VanillaNeRFPEModelConfig(
-            num_coarse_samples=32,
-            num_importance_samples=32,
-            # lego_100's pixels are ~0.03 scene units wide: L = 10 reaches past that and, in
-            # ten minutes of training, adds noise; L = 8 measured 0.7 dB better (README).
-            position_frequencies=8,
-            num_layers=4,
-            hidden_dim=128,
-            skip_connections=(2,),
-            color_hidden_dim=64,
-            coarse_num_layers=2,
-            coarse_hidden_dim=64,
+            network=small_network(),
+            color_width=64,
+            hierarchical=HierarchicalSamplerConfig(num_coarse_samples=32, num_importance_samples=32, coarse_num_layers=2, coarse_width=64),
             eval_num_rays_per_chunk=8192,
-            # --pipeline.model.precision auto (opt-in): 418 instead of 239 iterations in 150 s on
-            # lego_100, 19.01 instead of 17.30 dB (README).
         ),
         rays_per_batch=1024,
-        # ~0.85 s per iteration on a 2-core CPU: the learning-rate decay ends at ten minutes.
+        # the learning-rate decay ends at about ten minutes of a 2-core CPU.
         max_num_iterations=700,
         steps_per_eval_image=250,
         steps_per_save=100,
@@ -124,32 +130,16 @@ vanilla_nerf_pe_fast = MethodSpecification(
         "vanilla-nerf-pe-fast",
         VanillaNeRFPEModelConfig(
             sampler="occupancy",
-            position_frequencies=8,
-            num_layers=4,
-            hidden_dim=128,
-            skip_connections=(2,),
-            color_hidden_dim=64,
-            grid_resolution=64,
-            render_step_size=0.01,
+            network=small_network(),
+            color_width=64,
+            occupancy=OccupancySamplerConfig(grid_resolution=64, render_step_size=0.01),
             eval_num_rays_per_chunk=4096,
-            # --pipeline.model.precision auto is opt-in for now: on lego_100 (AMD EPYC, 2 cores) it ran
-            # the 4000 iterations in 372 s instead of 600 s for the same 28.8 dB, but under nerfstudio's
-            # viewer a Ctrl-C did not end training within 120 s (README, not yet understood).
-            # Used when the sampler is switched (--pipeline.model.sampler): the quick preset's counts.
-            num_coarse_samples=32,
-            num_importance_samples=32,
-            coarse_num_layers=2,
-            coarse_hidden_dim=64,
-            num_proposal_samples_per_ray=(64,),
-            num_nerf_samples_per_ray=32,
         ),
         rays_per_batch=1024,
-        # ~6.5 iterations per second on a 2-core CPU once the grid is pruned: ten minutes.
+        # about ten minutes of a 2-core CPU once the grid is pruned.
         max_num_iterations=4000,
         steps_per_eval_image=500,
         steps_per_save=250,
-        # Measured on lego_100 at 150 s: 1e-3 21.4 dB, 3e-3 23.2 dB, 6e-3 23.1 dB; 2^15 samples per
-        # batch 23.2 dB, 2^14 24.4 dB (more, smaller steps).
         lr=FAST_LEARNING_RATES["pe"][0],
         lr_final=FAST_LEARNING_RATES["pe"][1],
         target_samples_per_batch=1 << 14,
@@ -161,20 +151,16 @@ vanilla_nerf_siren = MethodSpecification(
     config=nerf_trainer_config(
         "vanilla-nerf-siren",
         VanillaNeRFPEModelConfig(
-            field="siren",
             sampler="occupancy",
-            num_layers=4,
-            hidden_dim=128,
-            color_hidden_dim=64,
-            grid_resolution=64,
-            render_step_size=0.01,
+            network=dataclasses.replace(nerf_network(), kind="siren", num_layers=4, width=128),
+            color_width=64,
+            occupancy=OccupancySamplerConfig(grid_resolution=64, render_step_size=0.01),
             eval_num_rays_per_chunk=4096,
         ),
         rays_per_batch=1024,
         max_num_iterations=4000,
         steps_per_eval_image=500,
         steps_per_save=250,
-        # Measured on lego_100 at 150 s: lr 1e-3 18.9 dB, 3e-4 21.5 dB (README).
         lr=FAST_LEARNING_RATES["siren"][0],
         lr_final=FAST_LEARNING_RATES["siren"][1],
         target_samples_per_batch=1 << 14,
@@ -196,7 +182,7 @@ def config_yaml(method_name: str) -> str:
 
 
 if __name__ == "__main__":
-    # python -m vanilla_nerf_pe.method_configs configs/  -- rewrites configs/<method>.yml
+    # python -m vanilla_nerf_pe.nerf.method_configs configs/  -- rewrites configs/<method>.yml
     import sys
     from pathlib import Path
 

@@ -1,0 +1,164 @@
+"""Checks of a Blender-layout scene before nerfstudio loads it, and the datamanager that runs them.
+
+nerfstudio's Blender dataparser and image loader meet bad input with an assertion deep in a
+traceback (a missing ``transforms_train.json``, a frame whose image is missing), or silently (a
+16-bit grayscale PNG is cast to uint8 and trains on garbage; a palette PNG trains on its indices).
+``check_blender_scene`` reads every JSON file and every image header the datamanager is about to
+load and stops at the first problem with one line that names the file and what is wrong.
+
+``CheckedDataManager`` is nerfstudio's ``VanillaDataManager`` with that check first; our methods
+use it, so the check runs under ``ns-train`` (also with the ``blender-data`` subcommand, which only
+swaps the dataparser), ``ns-eval`` and ``ns-render``.
+
+What nerfstudio's loader handles, and so passes here: RGBA (composited on the dataparser's
+``alpha_color``), RGB without alpha (used as it is), 8-bit grayscale (repeated to three channels),
+16-bit RGB (Pillow reads it as 8-bit RGB). What it cannot, and is refused: grayscale with alpha,
+16- and 32-bit grayscale, palette, 1-bit and CMYK images.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Type
+
+from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
+from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
+from nerfstudio.data.datasets.base_dataset import InputDataset
+
+from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.nerf.compat import float32_cameras
+
+# Pillow image modes that nerfstudio's InputDataset.get_numpy_image turns into a correct uint8
+# (H, W, 3 or 4) array.
+SUPPORTED_MODES = ("RGB", "RGBA", "L")
+REFUSED_MODES = {
+    "LA": "grayscale with alpha, which nerfstudio's loader cannot read (save it as RGBA)",
+    "La": "grayscale with alpha, which nerfstudio's loader cannot read (save it as RGBA)",
+    "I;16": "16-bit grayscale, which nerfstudio's loader would cut to 8 bits wrongly (save it as 8-bit)",
+    "I;16B": "16-bit grayscale, which nerfstudio's loader would cut to 8 bits wrongly (save it as 8-bit)",
+    "I;16L": "16-bit grayscale, which nerfstudio's loader would cut to 8 bits wrongly (save it as 8-bit)",
+    "I": "32-bit integer grayscale, which nerfstudio's loader would cut to 8 bits wrongly (save it as 8-bit)",
+    "F": "32-bit float grayscale, which nerfstudio's loader cannot read (save it as 8-bit)",
+    "P": "a palette image, which nerfstudio's loader would read as palette indices (save it as RGB or RGBA)",
+    "PA": "a palette image, which nerfstudio's loader would read as palette indices (save it as RGB or RGBA)",
+    "1": "a 1-bit image (save it as 8-bit grayscale or RGB)",
+    "CMYK": "a CMYK image (save it as RGB)",
+}
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: expected a JSON object with 'camera_angle_x' and 'frames', got {type(meta).__name__}")
+    return meta
+
+
+def _check_matrix(value, where: str) -> None:
+    ok = (
+        isinstance(value, list)
+        and len(value) in (3, 4)
+        and all(isinstance(row, list) and len(row) == 4 for row in value)
+        and all(isinstance(x, (int, float)) and math.isfinite(x) for row in value for x in row)
+    )
+    if not ok:
+        raise InputError(f"{where}: 'transform_matrix' must be a 4x4 (or 3x4) list of finite numbers")
+
+
+def check_image(path: Path, where: str) -> tuple:
+    """Open ``path``'s header; return its (width, height) or raise InputError naming ``where``."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise InputError(f"{where}: image {path} does not exist")
+    try:
+        with Image.open(path) as image:
+            mode, size = image.mode, image.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"{where}: image {path} cannot be read as an image ({exc})") from None
+    if mode in REFUSED_MODES:
+        raise InputError(f"{where}: image {path} is {REFUSED_MODES[mode]}")
+    if mode not in SUPPORTED_MODES:
+        raise InputError(f"{where}: image {path} has Pillow mode {mode!r}; RGB, RGBA or 8-bit grayscale are supported")
+    if size[0] < 1 or size[1] < 1:
+        raise InputError(f"{where}: image {path} is empty ({size[0]}x{size[1]})")
+    return size
+
+
+def check_blender_scene(data: Path, splits: Iterable[str] = ("train", "val")) -> None:
+    """Check what nerfstudio's Blender dataparser will read for ``splits``; raise InputError on the first problem.
+
+    Checks: ``data`` is a directory; each ``transforms_{split}.json`` exists, is valid JSON with a
+    number ``camera_angle_x`` and a non-empty list ``frames``; each frame has a string
+    ``file_path`` and a finite 4x4 ``transform_matrix``; each frame's image (``file_path`` + .png,
+    as the dataparser builds it) exists, is a supported image, and has the size of the first
+    (the dataparser gives every camera the first image's intrinsics).
+    """
+    data = Path(data)
+    if not data.exists():
+        raise InputError(f"--data {data}: no such directory")
+    if not data.is_dir():
+        raise InputError(f"--data {data}: not a directory (a Blender-layout scene folder is expected)")
+    first_size = None
+    for split in splits:
+        path = data / f"transforms_{split}.json"
+        if not path.is_file():
+            present = sorted(p.name for p in data.glob("transforms_*.json"))
+            raise InputError(
+                f"--data {data}: no transforms_{split}.json (a Blender-layout scene needs transforms_train.json, "
+                f"transforms_val.json and transforms_test.json; found {', '.join(present) or 'none'})"
+            )
+        meta = _load_json(path)
+        angle = meta.get("camera_angle_x")
+        if not isinstance(angle, (int, float)) or not 0 < angle < math.pi:
+            raise InputError(f"{path}: 'camera_angle_x' must be a number in (0, pi) radians, got {angle!r}")
+        frames = meta.get("frames")
+        if not isinstance(frames, list) or not frames:
+            raise InputError(f"{path}: 'frames' must be a non-empty list")
+        for i, frame in enumerate(frames):
+            where = f"{path} frame {i}"
+            if not isinstance(frame, dict) or not isinstance(frame.get("file_path"), str):
+                raise InputError(f"{where}: missing 'file_path'")
+            _check_matrix(frame.get("transform_matrix"), where)
+            image_path = data / Path(frame["file_path"].replace("./", "") + ".png")  # as the dataparser builds it
+            size = check_image(image_path, where)
+            if first_size is None:
+                first_size, first_path = size, image_path
+            elif size != first_size:
+                raise InputError(
+                    f"{where}: image {image_path} is {size[0]}x{size[1]} but {first_path} is "
+                    f"{first_size[0]}x{first_size[1]}; all views must have one size"
+                )
+
+
+class CheckedDataManager(VanillaDataManager[InputDataset]):
+    """nerfstudio's VanillaDataManager that first checks a Blender scene with ``check_blender_scene``."""
+
+    def __init__(self, config: VanillaDataManagerConfig, device="cpu", test_mode="val", world_size=1, local_rank=0, **kwargs):
+        if isinstance(config.dataparser, BlenderDataParserConfig):
+            data = config.data if config.data is not None else config.dataparser.data
+            check_blender_scene(Path(data), ("train", "test" if test_mode in ("test", "inference") else "val"))
+        super().__init__(config, device=device, test_mode=test_mode, world_size=world_size, local_rank=local_rank, **kwargs)
+
+    # float32 cameras: see vanilla_nerf_pe.nerf.compat (nerfstudio's Blender parser gives float64 focal lengths).
+    def create_train_dataset(self) -> InputDataset:
+        return float32_cameras(super().create_train_dataset())
+
+    def create_eval_dataset(self) -> InputDataset:
+        return float32_cameras(super().create_eval_dataset())
+
+
+@dataclass
+class CheckedDataManagerConfig(VanillaDataManagerConfig):
+    """VanillaDataManagerConfig whose datamanager checks the scene first (see ``CheckedDataManager``)."""
+
+    _target: Type = field(default_factory=lambda: CheckedDataManager)

@@ -1,0 +1,386 @@
+"""The vanilla-nerf-pe model: a NeRF field, one of three samplers, volume rendering.
+
+Mildenhall et al. 2020, "NeRF: Representing Scenes as Neural Radiance Fields for View Synthesis".
+The model assembles a field (:mod:`vanilla_nerf_pe.nerf.field`, whose coordinate network is
+``--pipeline.model.network.*``) with a sampler (:mod:`vanilla_nerf_pe.nerf.samplers`:
+``hierarchical``, ``proposal`` or ``occupancy``, each with its option group), renders the
+sampler's bins with :func:`~vanilla_nerf_pe.core.render.composite` and trains with
+:mod:`vanilla_nerf_pe.nerf.losses`. It decides in one place (:meth:`VanillaNeRFPEModel.background`)
+what lies behind the scene, nerfstudio's viewer / ``ns-render`` override included.
+
+Outputs (each ``[num_rays, C]``): ``rgb``, ``depth``, ``accumulation`` of the final pass (the names
+nerfstudio's viewer and ``ns-render`` use by default); ``rgb_<pass>``, ``depth_<pass>``,
+``accumulation_<pass>`` for each earlier pass a sampler renders (the hierarchical sampler's
+``coarse``); ``num_samples`` (bins rendered per ray).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Literal, Optional, Tuple, Type
+
+import torch
+from nerfstudio.cameras.rays import RayBundle
+from nerfstudio.configs.config_utils import to_immutable_dict
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes
+from nerfstudio.models.base_model import Model, ModelConfig
+from nerfstudio.utils import colormaps
+from nerfstudio.utils.rich_utils import CONSOLE
+from torch import Tensor
+from torch.nn import Parameter
+
+from vanilla_nerf_pe.core import metrics
+from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.core.network import CoordinateNetworkConfig
+from vanilla_nerf_pe.core.precision import PRECISIONS, Precision, check_precision, dtype_name
+from vanilla_nerf_pe.core.render import BACKGROUND_KINDS, BackgroundKind, background_color
+from vanilla_nerf_pe.nerf.compat import background_override
+from vanilla_nerf_pe.nerf.field import DensityActivation, NeRFField
+from vanilla_nerf_pe.nerf.guard import TrainingGuard
+from vanilla_nerf_pe.nerf.losses import distortion_loss, photometric_loss
+from vanilla_nerf_pe.nerf.samplers import (
+    Background,
+    HierarchicalSamplerConfig,
+    OccupancySamplerConfig,
+    ProposalSamplerConfig,
+    SamplerConfig,
+    render_bins,
+)
+
+SamplerKind = Literal["hierarchical", "proposal", "occupancy"]
+SAMPLER_KINDS: Tuple[str, ...] = ("hierarchical", "proposal", "occupancy")
+
+PAPER_DIFFERENCES: Dict[str, Tuple[Any, Any, str]] = {
+    "density_activation": (
+        "relu", "softplus",
+        "softplus keeps a gradient for empty space, so no density unit locks into 'dead' in the first iterations",
+    ),
+    "rgb_padding": (
+        0.0, 0.001,
+        "mip-NeRF's padding: black and white pixels are reached at finite logits, so they do not drive the "
+        "sigmoid's gradient towards zero",
+    ),
+}
+"""Where the model's defaults differ from the paper: option -> (paper, ours, why). Adam's epsilon is
+the paper's (1e-7) in the ``vanilla-nerf-pe`` preset (:mod:`vanilla_nerf_pe.nerf.method_configs`)."""
+
+
+def nerf_network() -> CoordinateNetworkConfig:
+    """The NeRF field's coordinate network: the shared defaults with the paper's trunk (8 x 256,
+    skip at layer 4), the raw position next to its encoding (as the authors' code feeds it) and a
+    Fourier sigma of 2, measured for scenes (lego_100, 150 s: sigma 2 ahead of 4; 8 did not train;
+    the shared default 10 is Tancik et al.'s for 2D images)."""
+    return CoordinateNetworkConfig(num_layers=8, width=256, skip_connections=(4,), pe_include_input=True, fourier_sigma=2.0)
+
+
+@dataclass
+class VanillaNeRFPEModelConfig(ModelConfig):
+    """NeRF with positional encoding; the defaults are the paper's except PAPER_DIFFERENCES."""
+
+    _target: Type = field(default_factory=lambda: VanillaNeRFPEModel)
+    collider_params: Optional[Dict[str, float]] = to_immutable_dict({"near_plane": 2.0, "far_plane": 6.0})
+    """near and far distance of every ray (NeRF's Blender scenes: 2 and 6)."""
+    loss_coefficients: Dict[str, float] = to_immutable_dict({"rgb_loss_coarse": 1.0, "rgb_loss_fine": 1.0})
+    """weights of the photometric losses of the final pass ("rgb_loss_fine") and of earlier passes
+    ("rgb_loss_<pass>", e.g. the hierarchical sampler's coarse pass)."""
+    network: CoordinateNetworkConfig = field(default_factory=nerf_network)
+    """the field's coordinate network: kind (pe, fourier, siren, none), trunk and encoding."""
+    direction_frequencies: int = 4
+    """L of the positional encoding of the view direction."""
+    color_width: int = 128
+    """width of the view-dependent colour layer."""
+    density_activation: DensityActivation = "softplus"
+    """"relu" (the paper) or "softplus" (see PAPER_DIFFERENCES)."""
+    density_bias: float = 0.0
+    """added to the raw density before the activation; mip-NeRF's -1 with softplus starts from a
+    thinner fog. 0 is the paper."""
+    rgb_padding: float = 0.001
+    """colour = sigmoid(x) (1 + 2 p) - p; 0 is the paper's plain sigmoid (see PAPER_DIFFERENCES)."""
+    precision: Precision = "float32"
+    """dtype of the fields' matrix products: "float32"; "bfloat16" (autocast around the MLPs; the
+    encodings, the rendering and the weights stay float32); "auto": bfloat16 for a ReLU field on a
+    CPU with native bfloat16 (AVX512-BF16, AMX), else float32."""
+    background_color: BackgroundKind = "white"
+    """colour behind the scene. "random" trains on a random colour per ray and needs RGBA images
+    (blender-data --alpha-color None); white matches nerfstudio's Blender dataparser."""
+    sampler: SamplerKind = "hierarchical"
+    """"hierarchical" (NeRF's coarse + fine fields), "proposal" (mip-NeRF 360's proposal networks)
+    or "occupancy" (occupancy-grid marching with early termination); options in the group of that name."""
+    hierarchical: HierarchicalSamplerConfig = field(default_factory=HierarchicalSamplerConfig)
+    """options of the hierarchical sampler."""
+    proposal: ProposalSamplerConfig = field(default_factory=ProposalSamplerConfig)
+    """options of the proposal sampler."""
+    occupancy: OccupancySamplerConfig = field(default_factory=OccupancySamplerConfig)
+    """options of the occupancy-grid sampler."""
+    distortion_loss_mult: float = 0.0
+    """weight of mip-NeRF 360's distortion loss on the final weights (0: off; dense samplers only)."""
+    collapse_check_step: int = 500
+    """end of the warm-up after which a training whose mean accumulated opacity (moving average over
+    the training batches) is below collapse_min_accumulation stops as collapsed to an empty scene
+    (0: no check)."""
+    collapse_min_accumulation: float = 1e-3
+    """see collapse_check_step."""
+
+    def sampler_config(self) -> SamplerConfig:
+        """The option group of the chosen sampler."""
+        return getattr(self, self.sampler)
+
+    def check(self) -> None:
+        """Raise InputError with a one-line reason if the options do not fit together."""
+        self.network.check("--pipeline.model.network.")
+        if self.sampler not in SAMPLER_KINDS:
+            raise InputError(f"--pipeline.model.sampler {self.sampler!r}: choose one of {', '.join(SAMPLER_KINDS)}")
+        if self.background_color not in BACKGROUND_KINDS:
+            raise InputError(f"--pipeline.model.background-color {self.background_color!r}: choose one of {', '.join(BACKGROUND_KINDS)}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"--pipeline.model.precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        try:
+            check_precision(self.precision, self.network.kind == "siren")
+        except InputError as exc:
+            raise InputError(f"--pipeline.model.precision: {exc}") from None
+        if self.collider_params is None or not self.enable_collider:
+            raise InputError("vanilla-nerf-pe samples between near and far: keep enable_collider and collider_params")
+        if self.sampler == "occupancy" and self.background_color == "last_sample":
+            raise InputError(
+                "--pipeline.model.background-color last_sample needs a last sample on every ray, but the occupancy "
+                "sampler gives rays that miss the scene none: use white, black or random"
+            )
+        if self.sampler == "occupancy" and self.distortion_loss_mult > 0:
+            raise InputError(
+                "--pipeline.model.distortion-loss-mult needs the dense bins of the hierarchical or proposal sampler, "
+                "not the occupancy sampler's packed ones"
+            )
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """Load a config.yml (or a pickle) written before the option groups: see :func:`migrate_legacy_options`."""
+        self.__dict__.update(dataclasses.replace(VanillaNeRFPEModelConfig()).__dict__)
+        self.__dict__.update(migrate_legacy_options(state, self))
+
+
+# Options of the flat config before the redesign (config.yml of runs made then): old name -> (group, new name).
+LEGACY_OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
+    "field": ("network", "kind"),
+    "num_layers": ("network", "num_layers"),
+    "hidden_dim": ("network", "width"),
+    "skip_connections": ("network", "skip_connections"),
+    "position_frequencies": ("network", "pe_num_frequencies"),
+    "fourier_features": ("network", "fourier_num_features"),
+    "fourier_sigma": ("network", "fourier_sigma"),
+    "fourier_seed": ("network", "fourier_seed"),
+    "siren_first_omega_0": ("network", "siren_first_omega_0"),
+    "siren_hidden_omega_0": ("network", "siren_hidden_omega_0"),
+    "color_hidden_dim": (None, "color_width"),
+    "num_coarse_samples": ("hierarchical", "num_coarse_samples"),
+    "num_importance_samples": ("hierarchical", "num_importance_samples"),
+    "coarse_num_layers": ("hierarchical", "coarse_num_layers"),
+    "coarse_hidden_dim": ("hierarchical", "coarse_width"),
+    "num_proposal_samples_per_ray": ("proposal", "num_proposal_samples_per_ray"),
+    "num_nerf_samples_per_ray": ("proposal", "num_nerf_samples_per_ray"),
+    "proposal_num_layers": ("proposal", "num_layers"),
+    "proposal_hidden_dim": ("proposal", "width"),
+    "interlevel_loss_mult": ("proposal", "interlevel_loss_mult"),
+    **{name: ("occupancy", name) for name in (
+        "grid_resolution", "render_step_size", "grid_update_every", "grid_warmup_steps",
+        "grid_occupancy_threshold", "early_stop_eps", "alpha_threshold",
+    )},
+}
+
+
+def migrate_legacy_options(state: Dict[str, Any], defaults: VanillaNeRFPEModelConfig) -> Dict[str, Any]:
+    """A config's attribute dict with the flat options of :data:`LEGACY_OPTIONS` moved into their
+    groups (copies of ``defaults``' groups); a state of today's layout comes back unchanged."""
+    state = dict(state)
+    groups: Dict[str, Any] = {}
+    for old, (group, new) in LEGACY_OPTIONS.items():
+        if old not in state or (old == "field" and not isinstance(state[old], str)):
+            continue
+        value = state.pop(old)
+        if group is None:
+            state[new] = value
+            continue
+        if group not in groups:
+            groups[group] = dataclasses.replace(state.get(group) or getattr(defaults, group))
+        setattr(groups[group], new, value)
+    state.update(groups)
+    return state
+
+
+# Checkpoint names before the redesign -> today's (regular expressions on state-dict keys).
+LEGACY_STATE_KEYS: List[Tuple[str, str]] = [
+    (r"^field_fine\.", "field."),
+    (r"^field_coarse\.", "sampler.coarse_field."),
+    (r"^sampler_proposal\.networks\.", "sampler.networks."),
+    (r"^sampler_occupancy\.grid\.", "sampler.grid."),
+    (r"(field|networks\.\d+)\.position_encoding\.", r"\1.network.encoding."),
+    (r"(field|networks\.\d+)\.trunk\.", r"\1.network.mlp."),
+]
+
+
+def migrate_legacy_state(state_dict: Dict[str, Tensor], prefix: str) -> None:
+    """Rename, in place, the keys under ``prefix`` that a checkpoint written before the redesign uses."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        name = key[len(prefix):]
+        for pattern, replacement in LEGACY_STATE_KEYS:
+            name = re.sub(pattern, replacement, name)
+        if prefix + name != key:
+            state_dict[prefix + name] = state_dict.pop(key)
+
+
+class VanillaNeRFPEModel(Model):
+    """See the module docstring."""
+
+    config: VanillaNeRFPEModelConfig
+
+    def populate_modules(self) -> None:
+        super().populate_modules()
+        cfg = self.config
+        cfg.check()
+        aabb = self.scene_box.aabb
+
+        def make_field(num_layers: Optional[int] = None, width: Optional[int] = None, color: bool = True) -> NeRFField:
+            network = dataclasses.replace(cfg.network, num_layers=num_layers or cfg.network.num_layers, width=width or cfg.network.width)
+            return NeRFField(
+                aabb, network, cfg.direction_frequencies, cfg.color_width if color else None,
+                cfg.density_activation, cfg.density_bias, cfg.rgb_padding, cfg.precision,
+            )
+
+        self.field = make_field()
+        self.sampler = cfg.sampler_config().setup(aabb, make_field)
+        self.guard = TrainingGuard(cfg.collapse_check_step, cfg.collapse_min_accumulation)
+        self._register_load_state_dict_pre_hook(lambda state_dict, prefix, *args: migrate_legacy_state(state_dict, prefix))
+
+    def get_param_groups(self) -> Dict[str, List[Parameter]]:
+        return {"fields": [p for p in self.parameters() if p.requires_grad]}
+
+    def get_training_callbacks(self, training_callback_attributes: TrainingCallbackAttributes) -> List[TrainingCallback]:
+        trainer = training_callback_attributes.trainer if training_callback_attributes is not None else None
+        # "auto" depends on the machine: say what it became, since config.yml only says "auto".
+        dtype = dtype_name(self.field.compute_dtype(self.device))
+        CONSOLE.print(f"vanilla-nerf-pe: field MLPs in {dtype} (--pipeline.model.precision {self.config.precision}, {self.device.type})")
+        return self.guard.callbacks(trainer, self.parameters) + self.sampler.training_callbacks(self.field)
+
+    # rendering ----------------------------------------------------------------------------------
+    def background(self, batch_shape: Tuple[int, ...], like: Tensor) -> Background:
+        """What lies behind the scene for rays of ``batch_shape``: nerfstudio's override (viewer,
+        ``ns-render``) outside training, else ``background_color``; "random" is black outside
+        training, as nerfstudio evaluates it."""
+        override = None if self.training else background_override()
+        if override is not None:
+            return override.to(like).expand(*batch_shape, 3)
+        kind = self.config.background_color
+        if kind == "last_sample":
+            return "last_sample"
+        return background_color("black" if kind == "random" and not self.training else kind, batch_shape, like)
+
+    def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Any]:  # type: ignore[override]
+        background = self.background(ray_bundle.origins.shape[:-1], ray_bundle.origins)
+        samples = self.sampler(ray_bundle, self.field, background)
+        final = render_bins(self.field, ray_bundle, samples.t_starts, samples.t_ends, samples.far, background, samples.ray_indices)
+        outputs: Dict[str, Any] = {k: final[k] for k in ("rgb", "depth", "accumulation")}
+        for name, rendered in samples.passes.items():
+            outputs.update({f"{k}_{name}": v for k, v in rendered.items()})
+        outputs["num_samples"] = samples.stats["num_samples"]
+        if self.training:  # for the losses and metrics (not tensors of the image: never in eval outputs)
+            outputs.update(samples=samples, weights=final["weights"], background=background)
+        else:
+            for key in [k for k in outputs if k.startswith("rgb")]:
+                outputs[key] = torch.nan_to_num(outputs[key]).clamp(0.0, 1.0)
+        return outputs
+
+    def get_rgba_image(self, outputs: Dict[str, Tensor], output_name: str = "rgb") -> Tensor:
+        """[H, W, 4]: the colour without the background and the accumulated opacity as alpha, for
+        ``ns-export`` (which keeps points with alpha > 0.5) and the viewer's RGBA renders.
+
+        nerfstudio's ``Model.get_rgba_image`` reads a ``renderer_rgb`` module, which our renderer (pure
+        functions) does not have. With the "last_sample" background the colour cannot be separated
+        from the background: alpha is 1, as nerfstudio does for every background but "random".
+        """
+        rgb = outputs[output_name]
+        accumulation = outputs[output_name.replace("rgb", "accumulation")]
+        background = self.background(rgb.shape[:-1], rgb)
+        if isinstance(background, str):
+            return torch.cat((rgb, torch.ones_like(rgb[..., :1])), dim=-1)
+        color = rgb - (1.0 - accumulation) * background  # rgb = colour + (1 - accumulation) * background
+        return torch.cat(((color / accumulation.clamp_min(1e-10)).clamp(0.0, 1.0), accumulation), dim=-1)
+
+    # losses and metrics ---------------------------------------------------------------------------
+    def target_rgb(self, image: Tensor, background: Any = None) -> Tensor:
+        """The pixel colour [..., 3]: an RGBA image composited on the rendering's ``background``
+        ([..., 3], from the training outputs) or, without one, on the configured colour (black for
+        "random" and "last_sample", like nerfstudio's blend_background)."""
+        if image.shape[-1] != 4:
+            if self.training and self.config.background_color == "random":
+                raise InputError(
+                    "--pipeline.model.background-color random needs RGBA training images, but the datamanager gives RGB: "
+                    "load the data with `blender-data --alpha-color None`, or use a fixed background"
+                )
+            return image[..., :3]
+        if not isinstance(background, Tensor):
+            background = background_color("white" if self.config.background_color == "white" else "black", image.shape[:-1], image)
+        alpha = image[..., 3:]
+        return image[..., :3] * alpha + background * (1.0 - alpha)
+
+    @staticmethod
+    def pass_names(outputs: Dict[str, Any]) -> List[str]:
+        """The rendered passes in ``outputs``: "" (final) and each earlier pass's name."""
+        return [""] + [key[len("rgb_"):] for key in outputs if key.startswith("rgb_")]
+
+    def get_metrics_dict(self, outputs, batch) -> Dict[str, Tensor]:
+        target = self.target_rgb(batch["image"].to(self.device), outputs.get("background"))
+        num_samples = outputs["num_samples"]
+        metrics_dict = {
+            "psnr": metrics.psnr(outputs["rgb"].detach(), target),
+            "samples_per_ray": num_samples.mean(),
+            # nerfstudio's DynamicBatchPipeline sizes the next batch from this (never 0: it divides).
+            "num_samples_per_batch": num_samples.sum().clamp(min=1.0),
+        }
+        if "samples" in outputs:  # the sampler's statistics (evaluations_per_ray, ...)
+            metrics_dict.update({k: v.mean() for k, v in outputs["samples"].stats.items() if k != "num_samples"})
+        return metrics_dict
+
+    def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
+        cfg = self.config
+        target = self.target_rgb(batch["image"].to(self.device), outputs.get("background"))
+        losses = {}
+        for name in self.pass_names(outputs):
+            key = f"rgb_loss_{name or 'fine'}"
+            losses[key] = cfg.loss_coefficients.get(key, 1.0) * photometric_loss(outputs["rgb" + (f"_{name}" if name else "")], target)
+        if "samples" in outputs:
+            samples, w = outputs["samples"], outputs["weights"]
+            if samples.ray_indices is None:
+                losses.update(self.sampler.losses(samples, samples.t, w))
+                if cfg.distortion_loss_mult > 0:
+                    losses["distortion_loss"] = cfg.distortion_loss_mult * distortion_loss(samples.t, w, samples.near, samples.far)
+            self.guard.check_batch(losses, outputs["accumulation"])
+        return losses
+
+    def get_image_metrics_and_images(
+        self, outputs: Dict[str, Tensor], batch: Dict[str, Tensor]
+    ) -> Tuple[Dict[str, float], Dict[str, Tensor]]:
+        rgb = outputs["rgb"]
+        target = self.target_rgb(batch["image"].to(rgb.device))
+        metrics_dict = {"psnr": float(metrics.psnr(rgb, target)), "ssim": float(metrics.ssim(rgb, target))}
+        passes = self.pass_names(outputs)[1:] + [""]  # earlier passes first, the final pass last
+        for name in passes[:-1]:
+            metrics_dict[f"{name}_psnr"] = float(metrics.psnr(outputs[f"rgb_{name}"], target))
+        lpips = metrics.lpips_metric(rgb.device)
+        if lpips is not None:
+            metrics_dict["lpips"] = float(lpips(rgb, target))
+
+        assert self.config.collider_params is not None
+        near, far = self.config.collider_params["near_plane"], self.config.collider_params["far_plane"]
+        suffixes = [f"_{name}" if name else "" for name in passes]
+        images = {
+            "img": torch.cat([target] + [outputs["rgb" + s] for s in suffixes], dim=1),
+            "accumulation": torch.cat([colormaps.apply_colormap(outputs["accumulation" + s]) for s in suffixes], dim=1),
+            "depth": torch.cat(
+                [
+                    colormaps.apply_depth_colormap(outputs["depth" + s], accumulation=outputs["accumulation" + s], near_plane=near, far_plane=far)
+                    for s in suffixes
+                ],
+                dim=1,
+            ),
+        }
+        return metrics_dict, images

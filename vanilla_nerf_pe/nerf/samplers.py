@@ -1,0 +1,333 @@
+"""The three samplers behind one interface: where along each ray the field is evaluated.
+
+A sampler is called as ``sampler(rays, field, background)`` and returns :class:`Samples`: the final
+bins that the model renders with its field (dense ``[R, n]`` or packed ``[N]``, see
+:mod:`vanilla_nerf_pe.core.render`), plus what its losses and metrics need:
+
+- ``levels``: the ``(t, w)`` of each proposal level, trained by the interlevel loss;
+- ``passes``: earlier renderings trained against the pixel colour (NeRF's coarse pass);
+- ``stats``: per-ray counts for the metrics (``num_samples``, ``evaluations_per_ray``, ...).
+
+The model holds no sampler-kind branches; each sampler's options live in its own config group
+(``--pipeline.model.hierarchical.*``, ``.proposal.*``, ``.occupancy.*``).
+
+- :class:`HierarchicalSampler`: NeRF's coarse + fine sampling (Mildenhall et al. 2020, sec. 5.2).
+- :class:`ProposalSampler`: mip-NeRF 360's proposal networks (Barron et al. 2022, sec. 3).
+- :class:`OccupancySampler`: Instant-NGP's occupancy grid (Müller et al. 2022; nerfacc), pure PyTorch.
+
+The math lives in :mod:`vanilla_nerf_pe.core.stepfun`, :mod:`vanilla_nerf_pe.core.render` and
+:mod:`vanilla_nerf_pe.core.occupancy`; this module holds the state (networks, grid) and the
+train/eval behaviour (jitter in training, deterministic in evaluation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Literal, Optional, Tuple, Union
+
+import torch
+from nerfstudio.cameras.rays import RayBundle
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
+from torch import Tensor, nn
+
+from vanilla_nerf_pe.core import stepfun
+from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.core.occupancy import OccupancyGrid, march
+from vanilla_nerf_pe.core.render import composite, render_weights
+from vanilla_nerf_pe.nerf.field import NeRFField
+from vanilla_nerf_pe.nerf.losses import interlevel_loss
+
+Background = Union[Tensor, Literal["last_sample"], None]
+"""[R, 3] colours (or a [3] colour), "last_sample" (each ray's last bin), or None (composite on nothing)."""
+FieldFactory = Callable[[Optional[int], Optional[int], bool], NeRFField]
+"""(num_layers or None for the field's, width or None for the field's, with colour) -> a new field."""
+
+
+@dataclass
+class Samples:
+    """A sampler's result for R rays (see the module docstring)."""
+
+    t_starts: Tensor
+    """[R, n] (dense) or [N] (packed) bin starts."""
+    t_ends: Tensor
+    """bin ends, shaped like t_starts."""
+    near: Tensor
+    """[R, 1] the rays' near bounds."""
+    far: Tensor
+    """[R, 1] the rays' far bounds."""
+    ray_indices: Optional[Tensor] = None
+    """[N] ray of each packed bin (sorted); None for dense bins."""
+    levels: List[Tuple[Tensor, Tensor]] = field(default_factory=list)
+    """(t [R, n_k + 1], w [R, n_k]) of each proposal level, for the interlevel loss."""
+    passes: Dict[str, Dict[str, Tensor]] = field(default_factory=dict)
+    """earlier renderings ({"rgb", "depth", "accumulation"}) by name, each trained on the pixel colour."""
+    stats: Dict[str, Tensor] = field(default_factory=dict)
+    """per-ray statistics [R, 1]: "num_samples" (bins rendered) and "evaluations_per_ray" always."""
+
+    @property
+    def num_rays(self) -> int:
+        return self.near.shape[0]
+
+    @property
+    def t(self) -> Tensor:
+        """Dense bins as endpoints [R, n + 1]."""
+        if self.ray_indices is not None:
+            raise ValueError("packed bins have no [R, n + 1] endpoint layout")
+        return torch.cat([self.t_starts, self.t_ends[..., -1:]], dim=-1)
+
+
+def near_far(rays: RayBundle) -> Tuple[Tensor, Tensor]:
+    """The bundle's nears and fars [R, 1], set by the model's collider."""
+    if rays.nears is None or rays.fars is None:
+        raise InputError("the samplers need nears and fars on the ray bundle: keep the model's collider enabled")
+    return rays.nears, rays.fars
+
+
+def bin_positions(rays: RayBundle, t_starts: Tensor, t_ends: Tensor, ray_indices: Optional[Tensor] = None) -> Tensor:
+    """World positions of the bins' midpoints: [R, n, 3] (dense) or [N, 3] (packed)."""
+    t_mid = 0.5 * (t_starts + t_ends)
+    if ray_indices is not None:
+        return rays.origins[ray_indices] + rays.directions[ray_indices] * t_mid[:, None]
+    return rays.origins[..., None, :] + rays.directions[..., None, :] * t_mid[..., None]
+
+
+def render_bins(
+    field: NeRFField, rays: RayBundle, t_starts: Tensor, t_ends: Tensor, far: Tensor, background: Background, ray_indices: Optional[Tensor] = None
+) -> Dict[str, Tensor]:
+    """Evaluate ``field`` on the bins and composite: {"rgb", "depth", "accumulation", "weights"}."""
+    num_rays = far.shape[0]
+    sigma, feature = field.density_and_feature(bin_positions(rays, t_starts, t_ends, ray_indices))
+    directions = rays.directions[ray_indices] if ray_indices is not None else rays.directions[..., None, :].expand(feature.shape[:-1] + (3,))
+    rgb = field.color(feature, directions)
+    w, _ = render_weights(sigma[..., 0], t_starts, t_ends, ray_indices, num_rays)
+    bg = rgb[..., -1, :] if isinstance(background, str) else background
+    return {**composite(w, rgb, t_starts, t_ends, far, bg, ray_indices, num_rays), "weights": w}
+
+
+def _per_ray(value: float, like: Tensor) -> Tensor:
+    return torch.full_like(like, float(value))
+
+
+class Sampler(nn.Module):
+    """The interface of :class:`HierarchicalSampler`, :class:`ProposalSampler` and :class:`OccupancySampler`."""
+
+    def forward(self, rays: RayBundle, field: NeRFField, background: Background) -> Samples:
+        raise NotImplementedError
+
+    def losses(self, samples: Samples, t: Tensor, w: Tensor) -> Dict[str, Tensor]:
+        """The sampler's own losses, given the final bins t [R, n + 1] and weights w [R, n] (none by default)."""
+        return {}
+
+    def training_callbacks(self, field: NeRFField) -> List[TrainingCallback]:
+        """Callbacks that keep the sampler's state up to date during training (none by default)."""
+        return []
+
+
+# --------------------------------------------------------------------------------------------------
+# Hierarchical sampling (NeRF)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HierarchicalSamplerConfig:
+    """NeRF's hierarchical sampling: a coarse field on stratified bins, the fine field on coarse +
+    importance bins drawn from the coarse weights."""
+
+    num_coarse_samples: int = 64
+    """stratified bins per ray for the coarse field."""
+    num_importance_samples: int = 128
+    """bins per ray drawn from the coarse weights; the fine field sees coarse + these."""
+    coarse_num_layers: Optional[int] = None
+    """trunk depth of the coarse field; None: the fine field's (the paper)."""
+    coarse_width: Optional[int] = None
+    """trunk width of the coarse field; None: the fine field's (the paper)."""
+
+    def setup(self, aabb: Tensor, make_field: FieldFactory) -> "HierarchicalSampler":
+        if min(self.num_coarse_samples, self.num_importance_samples) < 1:
+            raise InputError("--pipeline.model.hierarchical.num-coarse-samples and num-importance-samples must be >= 1")
+        return HierarchicalSampler(self, make_field(self.coarse_num_layers, self.coarse_width, True))
+
+
+class HierarchicalSampler(Sampler):
+    """See :class:`HierarchicalSamplerConfig`; the coarse pass is rendered here and returned as
+    ``passes["coarse"]`` (trained against the pixel colour like the fine pass)."""
+
+    def __init__(self, config: HierarchicalSamplerConfig, coarse_field: NeRFField, padding: float = 1e-5) -> None:
+        super().__init__()
+        self.config = config
+        self.coarse_field = coarse_field
+        self.padding = padding
+
+    def forward(self, rays: RayBundle, field: NeRFField, background: Background) -> Samples:
+        near, far = near_far(rays)
+        t = stepfun.stratified_t(near, far, self.config.num_coarse_samples, jitter=self.training)
+        coarse = render_bins(self.coarse_field, rays, t[..., :-1], t[..., 1:], far, background)
+        s = stepfun.sample_pdf(t, coarse["weights"], self.config.num_importance_samples, jitter=self.training, padding=self.padding)
+        t_fine = stepfun.merge_t(t.detach(), s)
+        n = _per_ray(self.config.num_coarse_samples + self.config.num_coarse_samples + self.config.num_importance_samples, near)
+        return Samples(
+            t_fine[..., :-1], t_fine[..., 1:], near, far,
+            passes={"coarse": {k: coarse[k] for k in ("rgb", "depth", "accumulation")}},
+            stats={"num_samples": n, "evaluations_per_ray": n},
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Proposal sampling (mip-NeRF 360)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProposalSamplerConfig:
+    """mip-NeRF 360's proposal networks: small density-only fields that choose the NeRF's bins."""
+
+    num_proposal_samples_per_ray: Tuple[int, ...] = (64,)
+    """bins per ray of each proposal network (one network per entry)."""
+    num_nerf_samples_per_ray: int = 32
+    """bins per ray of the NeRF field."""
+    num_layers: int = 2
+    """trunk depth of each proposal network."""
+    width: int = 64
+    """trunk width of each proposal network."""
+    interlevel_loss_mult: float = 1.0
+    """weight of the interlevel loss that trains the proposal networks."""
+
+    def setup(self, aabb: Tensor, make_field: FieldFactory) -> "ProposalSampler":
+        counts = list(self.num_proposal_samples_per_ray) + [self.num_nerf_samples_per_ray]
+        if not self.num_proposal_samples_per_ray or min(counts) < 1:
+            raise InputError(
+                "--pipeline.model.proposal.num-proposal-samples-per-ray needs at least one entry, and every sample count "
+                f"must be >= 1 (got {list(self.num_proposal_samples_per_ray)} and {self.num_nerf_samples_per_ray})"
+            )
+        networks = [make_field(self.num_layers, self.width, False) for _ in self.num_proposal_samples_per_ray]
+        return ProposalSampler(self, networks)
+
+
+class ProposalSampler(Sampler):
+    """mip-NeRF 360's online distillation (Barron et al. 2022, sec. 3).
+
+    ``num_samples[0]`` stratified bins between near and far go through the first proposal network;
+    the PDF of its weights gives the bins of the next level, and the last proposal's weights give
+    the NeRF's bins. Unlike NeRF's hierarchy the bins are *resampled*, not merged, and every
+    proposal is trained only by the interlevel loss against the NeRF's weights (``levels``).
+    """
+
+    def __init__(self, config: ProposalSamplerConfig, networks: List[NeRFField]) -> None:
+        super().__init__()
+        self.config = config
+        self.networks = nn.ModuleList(networks)
+
+    def forward(self, rays: RayBundle, field: NeRFField, background: Background) -> Samples:
+        near, far = near_far(rays)
+        counts = self.config.num_proposal_samples_per_ray
+        t = stepfun.stratified_t(near, far, counts[0], jitter=self.training)
+        levels = []
+        for network, n_next in zip(self.networks, list(counts[1:]) + [self.config.num_nerf_samples_per_ray]):
+            sigma = network.density(bin_positions(rays, t[..., :-1], t[..., 1:]))[..., 0]
+            w, _ = render_weights(sigma, t[..., :-1], t[..., 1:])
+            levels.append((t, w))
+            # n_next + 1 endpoints make n_next bins; sample_pdf detaches t and w (no gradient
+            # through the resampling, as in the paper).
+            t = stepfun.sample_pdf(t, w, n_next + 1, jitter=self.training)
+        n = _per_ray(self.config.num_nerf_samples_per_ray, near)
+        return Samples(
+            t[..., :-1], t[..., 1:], near, far, levels=levels,
+            stats={"num_samples": n, "evaluations_per_ray": n + sum(counts)},
+        )
+
+    def losses(self, samples: Samples, t: Tensor, w: Tensor) -> Dict[str, Tensor]:
+        if self.config.interlevel_loss_mult <= 0:
+            return {}
+        return {"interlevel_loss": self.config.interlevel_loss_mult * interlevel_loss(t, w, samples.levels)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Occupancy-grid sampling (Instant-NGP, nerfacc)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OccupancySamplerConfig:
+    """Marching through an occupancy grid over the scene box, packed bins, early ray termination."""
+
+    grid_resolution: int = 64
+    """cells per side of the grid over the scene box."""
+    render_step_size: float = 0.01
+    """marching step in world units (Blender's box is 3 units wide)."""
+    grid_update_every: int = 16
+    """training steps between grid updates."""
+    grid_warmup_steps: int = 256
+    """steps during which every cell is re-evaluated at each update."""
+    grid_occupancy_threshold: float = 0.01
+    """a cell is empty below this opacity (sigma * render_step_size)."""
+    early_stop_eps: float = 1e-4
+    """transmittance below which a ray stops (0: no early termination)."""
+    alpha_threshold: float = 0.0
+    """samples with a smaller opacity are skipped (0: none)."""
+
+    def setup(self, aabb: Tensor, make_field: FieldFactory) -> "OccupancySampler":
+        if self.render_step_size <= 0 or self.grid_resolution < 1 or self.grid_update_every < 1:
+            raise InputError(
+                "--pipeline.model.occupancy.render-step-size must be > 0, grid-resolution and grid-update-every >= 1"
+            )
+        return OccupancySampler(self, aabb)
+
+
+class OccupancySampler(Sampler):
+    """Bins of ``render_step_size`` in the occupied cells of an :class:`~vanilla_nerf_pe.core.occupancy.OccupancyGrid`,
+    packed; a no-gradient density pass drops the bins behind the point where the transmittance
+    falls below ``early_stop_eps`` (and those with opacity below ``alpha_threshold``)."""
+
+    def __init__(self, config: OccupancySamplerConfig, aabb: Tensor) -> None:
+        super().__init__()
+        self.config = config
+        self.grid = OccupancyGrid(aabb, config.grid_resolution)
+
+    @property
+    def early_pass(self) -> bool:
+        return self.config.early_stop_eps > 0 or self.config.alpha_threshold > 0
+
+    def forward(self, rays: RayBundle, field: NeRFField, background: Background) -> Samples:
+        cfg = self.config
+        near, far = near_far(rays)
+        num_rays = near.shape[0]
+        ray_indices, t_starts, t_ends = march(
+            rays.origins, rays.directions, near, far, self.grid.aabb, self.grid.occupied, cfg.render_step_size, jitter=self.training
+        )
+        marched = torch.zeros_like(near).index_add_(0, ray_indices, torch.ones_like(t_starts)[:, None])
+        if self.early_pass and ray_indices.numel() > 0:
+            with torch.no_grad():
+                sigma = field.density(bin_positions(rays, t_starts, t_ends, ray_indices))[..., 0]
+                _, trans = render_weights(sigma, t_starts, t_ends, ray_indices, num_rays)
+                alpha = 1.0 - torch.exp(-sigma * (t_ends - t_starts))
+                keep = (trans > cfg.early_stop_eps) & (alpha >= cfg.alpha_threshold)
+            ray_indices, t_starts, t_ends = ray_indices[keep], t_starts[keep], t_ends[keep]
+        samples = torch.zeros_like(near).index_add_(0, ray_indices, torch.ones_like(t_starts)[:, None])
+        return Samples(
+            t_starts, t_ends, near, far, ray_indices=ray_indices,
+            stats={
+                "num_samples": samples,
+                "evaluations_per_ray": samples + marched if self.early_pass else samples,
+                "marched_per_ray": marched,
+                "occupied_fraction": _per_ray(self.grid.occupied_fraction(), near),
+            },
+        )
+
+    def update_grid(self, field: NeRFField, step: int) -> None:
+        cfg = self.config
+        with torch.no_grad():
+            self.grid.update(
+                field.density, cfg.render_step_size, all_cells=step < cfg.grid_warmup_steps, threshold=cfg.grid_occupancy_threshold
+            )
+
+    def training_callbacks(self, field: NeRFField) -> List[TrainingCallback]:
+        return [
+            TrainingCallback(
+                where_to_run=[TrainingCallbackLocation.BEFORE_TRAIN_ITERATION],
+                update_every_num_iters=self.config.grid_update_every,
+                func=lambda step: self.update_grid(field, step),
+            )
+        ]
+
+
+SamplerConfig = Union[HierarchicalSamplerConfig, ProposalSamplerConfig, OccupancySamplerConfig]
