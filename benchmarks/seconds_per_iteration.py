@@ -19,19 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-
-
-def _stub_lpips() -> None:
-    import torchmetrics.image.lpip as lpip
-
-    class NoLPIPS(torch.nn.Module):
-        def __init__(self, *args, **kwargs):
-            super().__init__()
-
-        def forward(self, *args, **kwargs):
-            return torch.tensor(float("nan"))
-
-    lpip.LearnedPerceptualImagePatchSimilarity = NoLPIPS  # type: ignore[misc]
+from wall_clock import stub_lpips  # this script's folder is on sys.path
 
 
 def time_method(method: str, data: Path, rays: int, coarse: int, fine: int, iters: int, warmup: int = 1) -> dict:
@@ -42,8 +30,10 @@ def time_method(method: str, data: Path, rays: int, coarse: int, fine: int, iter
     config.machine.device_type = "cpu"
     config.pipeline.datamanager.dataparser.data = data
     config.pipeline.datamanager.train_num_rays_per_batch = rays
-    config.pipeline.model.num_coarse_samples = coarse
-    config.pipeline.model.num_importance_samples = fine
+    sampling = config.pipeline.model
+    sampling = getattr(sampling, "hierarchical", sampling)  # ours: the hierarchical option group
+    sampling.num_coarse_samples = coarse
+    sampling.num_importance_samples = fine
     torch.manual_seed(0)
     pipeline = config.pipeline.setup(device="cpu", test_mode="val")
     pipeline.train()
@@ -81,7 +71,7 @@ def main() -> None:
     args = tyro.cli(Args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    _stub_lpips()
+    stub_lpips()
     rows = [time_method(m, args.data, args.rays, args.coarse, args.fine, args.iters) for m in ("vanilla-nerf", "vanilla-nerf-pe")]
     print(f"torch threads: {torch.get_num_threads()}, {args.rays} rays per batch, {args.coarse}+{args.fine} samples, median of {args.iters}")
     print("| method | s / iteration | rays / s | parameters |\n|---|---|---|---|")

@@ -5,9 +5,9 @@ on the same test views, one table.
     python benchmarks/wall_clock.py --budget 180 --runs vanilla-nerf-pe-fast vanilla-nerf-pe-fast:field=siren
     python benchmarks/wall_clock.py --matrix vanilla-nerf-pe-fast --budget 180   # every field x sampler
 
-Each run is ``METHOD`` or ``METHOD:key=value,key=value`` (keys without a dot are
-``pipeline.model`` options, e.g. ``field=siren``; dotted keys start at the TrainerConfig, e.g.
-``pipeline.datamanager.train_num_rays_per_batch=512``). Runs go one after the other, each in its own
+Each run is ``METHOD`` or ``METHOD:key=value,key=value`` (keys are ``pipeline.model`` options,
+e.g. ``sampler=proposal`` or ``network.kind=siren``; keys that start with ``trainer.``, ``pipeline.``
+or ``optimizers.`` start at the TrainerConfig, e.g. ``pipeline.datamanager.train_num_rays_per_batch=512``). Runs go one after the other, each in its own
 process (so peak memory is its own), through nerfstudio's Trainer: ``train_iteration`` with the
 method's training callbacks, exactly as ``ns-train`` steps, until the budget of training time is
 spent or the method's ``max_num_iterations`` is reached. Every ``--eval-every`` seconds of training
@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Tuple
 
 import torch
+
+from vanilla_nerf_pe.core.precision import dtype_name
 
 DEFAULT_RUNS = ("vanilla-nerf", "nerfacto", "vanilla-nerf-pe-quick", "vanilla-nerf-pe-fast")
 
@@ -89,8 +91,11 @@ def parse_run(spec: str) -> Tuple[str, Dict[str, Any]]:
         key, eq, value = item.partition("=")
         if not eq:
             raise SystemExit(f"run {spec!r}: expected key=value, got {item!r}")
-        # "trainer.x" is the TrainerConfig's own x; a key with no dot is the model's.
-        key = key[len("trainer."):] if key.startswith("trainer.") else key if "." in key else f"pipeline.model.{key}"
+        # "trainer.x" is the TrainerConfig's own x; "pipeline.*" and "optimizers.*" start there too; the rest is the model's.
+        if key.startswith("trainer."):
+            key = key[len("trainer."):]
+        elif not key.startswith(("pipeline.", "optimizers.")):
+            key = f"pipeline.model.{key}"
         overrides[key] = _scalar(yaml.safe_load(value))
     return method, overrides
 
@@ -113,32 +118,23 @@ def apply_overrides(config, overrides: Dict[str, Any]) -> None:
 
 
 def test_views(config, num_views: int):
-    """The fixed test views: cameras and RGB images (composited on the dataparser's background)."""
+    """The fixed test views: (camera, batch) pairs of the test split."""
     from nerfstudio.data.datasets.base_dataset import InputDataset
 
-    from vanilla_nerf_pe.evaluate import evenly_spaced
+    from vanilla_nerf_pe.nerf.evaluate import evenly_spaced
 
     outputs = config.pipeline.datamanager.dataparser.setup().get_dataparser_outputs(split="test")
     dataset = InputDataset(outputs)
     views = evenly_spaced(num_views, len(dataset))
-    return views, [(dataset.cameras[i : i + 1], dataset[i]["image"][..., :3]) for i in views]
+    return views, [(dataset.cameras[i : i + 1], dataset[i]) for i in views]
 
 
 def score(model, views) -> Dict[str, float]:
-    """Mean PSNR and SSIM of the model's ``rgb`` over the views (the same code for every method)."""
-    from vanilla_nerf_pe import metrics
+    """Mean PSNR and SSIM over the views, through each model's own image metrics (as ns-eval scores it)."""
+    from vanilla_nerf_pe.nerf.evaluate import score_views
 
-    model.eval()
-    psnrs, ssims = [], []
-    with torch.no_grad():
-        for camera, image in views:
-            outputs = model.get_outputs_for_camera(camera.to(model.device))
-            rgb = outputs["rgb" if "rgb" in outputs else "rgb_fine"].clamp(0, 1)  # nerfstudio's vanilla-nerf: rgb_fine
-            target = image.to(rgb.device)
-            psnrs.append(float(metrics.psnr(rgb, target)))
-            ssims.append(float(metrics.ssim(rgb, target)))
-    model.train()
-    return {"psnr": sum(psnrs) / len(psnrs), "ssim": sum(ssims) / len(ssims)}
+    mean = score_views(model, views)["mean"]
+    return {"psnr": mean["psnr"], "ssim": mean["ssim"]}
 
 
 def evaluations_per_ray(model, metrics_dict: Dict[str, Any]) -> float:
@@ -211,10 +207,10 @@ def run_one(spec: str, data: Path, budget: float, eval_every: float, num_views: 
     def time_to(db: float) -> Optional[float]:
         return next((c["seconds"] for c in curve if c["psnr"] >= db), None)
 
-    field = getattr(model, "field_fine", None)  # ours: the dtype its "precision" resolved to here
+    field = getattr(model, "field", None)  # ours: the dtype its "precision" resolved to here
     return {
         "run": spec,
-        "mlp_dtype": str(field.compute_dtype(torch.device(device))).replace("torch.", "") if hasattr(field, "compute_dtype") else "float32",
+        "mlp_dtype": dtype_name(field.compute_dtype(torch.device(device))) if hasattr(field, "compute_dtype") else "float32",
         "iterations": step,
         "seconds": trained,
         "rays_per_second": rays / max(trained, 1e-9),
@@ -281,7 +277,7 @@ def field_throughput(
         config.precision = precision
     aabb = torch.tensor([[-1.5] * 3, [1.5] * 3])
     model = config.setup(scene_box=SceneBox(aabb=aabb), num_train_data=1).to(device)
-    field = model.field_fine
+    field = model.field
     flops = 3 * sum(2 * m.in_features * m.out_features for m in field.modules() if isinstance(m, torch.nn.Linear))
 
     def forward(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -309,11 +305,11 @@ def throughput_summary(device: str, variants: bool = False) -> str:
     torch.compile (float32) separately."""
     from nerfstudio.configs.method_configs import all_methods
 
-    from vanilla_nerf_pe.fields import resolve_precision
+    from vanilla_nerf_pe.core.precision import resolve_precision
 
     peak = matmul_peak_gflops(device)
     cfg = all_methods["vanilla-nerf-pe-fast"].pipeline.model
-    dtype = str(resolve_precision(cfg.precision, cfg.field == "siren", torch.device(device))).replace("torch.", "")
+    dtype = dtype_name(resolve_precision(cfg.precision, cfg.network.kind == "siren", torch.device(device)))
     # Untimed: the process's first field runs ~30% slower (fresh memory pages, kernel set-up).
     field_throughput("vanilla-nerf-pe-fast", device, repeats=2)
 
@@ -370,16 +366,14 @@ def main() -> None:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     runs = args.runs
     if args.matrix is not None:
-        from vanilla_nerf_pe.fields import FIELD_KINDS
-        from vanilla_nerf_pe.model import SAMPLER_KINDS
-
-        from vanilla_nerf_pe.method_configs import FAST_LEARNING_RATES
+        from vanilla_nerf_pe.nerf.method_configs import FAST_LEARNING_RATES
+        from vanilla_nerf_pe.nerf.model import SAMPLER_KINDS
 
         # Each field at its own measured learning rate (SIREN's is a tenth of the ReLU fields').
         runs = tuple(
-            f"{args.matrix}:field={f},sampler={s},optimizers.fields.optimizer.lr={FAST_LEARNING_RATES[f][0]},"
+            f"{args.matrix}:network.kind={f},sampler={s},optimizers.fields.optimizer.lr={FAST_LEARNING_RATES[f][0]},"
             f"optimizers.fields.scheduler.lr_final={FAST_LEARNING_RATES[f][1]}"
-            for f in FIELD_KINDS
+            for f in ("pe", "fourier", "siren")
             for s in SAMPLER_KINDS
         )
     rows = []

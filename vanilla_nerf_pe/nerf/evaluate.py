@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -50,21 +50,32 @@ def evaluate_pipeline(pipeline, num_views: int = 5, split: str = "eval", images_
     """
     dataset = pipeline.datamanager.train_dataset if split == "train" else pipeline.datamanager.eval_dataset
     views = evenly_spaced(num_views, len(dataset))
-    model = pipeline.model
+    result = score_views(pipeline.model, [(dataset.cameras[i : i + 1], dataset[i]) for i in views], images_dir, views)
+    return {"views": views, **result}
+
+
+def score_views(model, views: List[Tuple[Any, Dict]], images_dir: Optional[Path] = None, names: Optional[List[int]] = None) -> Dict:
+    """Render each (camera, batch) view in eval mode and score it with the model's own
+    ``get_image_metrics_and_images`` (what ns-eval reports; any nerfstudio model). With
+    ``images_dir``, writes ``view_{name}.png`` there: ground truth above the rendering.
+
+    Returns:
+        {"per_view": [{metric: value}], "mean": {metric: value}, "seconds"}.
+    """
     was_training = model.training
     model.eval()
     start = time.perf_counter()
     per_view = []
     with torch.no_grad():
-        for i in views:
-            outputs = model.get_outputs_for_camera(dataset.cameras[i : i + 1].to(model.device))
-            metrics, images = model.get_image_metrics_and_images(outputs, dataset[i])
-            per_view.append(metrics)
+        for k, (camera, batch) in enumerate(views):
+            outputs = model.get_outputs_for_camera(camera.to(model.device))
+            metrics, images = model.get_image_metrics_and_images(outputs, batch)
+            per_view.append({key: float(value) for key, value in metrics.items()})
             if images_dir is not None:
-                _save_comparison(images["img"], dataset.cameras[i].width.item(), images_dir / f"view_{i}.png")
+                _save_comparison(images["img"], int(camera.width.item()), images_dir / f"view_{names[k] if names else k}.png")
     model.train(was_training)
-    mean = {k: sum(m[k] for m in per_view) / len(per_view) for k in per_view[0]}
-    return {"views": views, "per_view": per_view, "mean": mean, "seconds": time.perf_counter() - start}
+    mean = {key: sum(m[key] for m in per_view) / len(per_view) for key in per_view[0]}
+    return {"per_view": per_view, "mean": mean, "seconds": time.perf_counter() - start}
 
 
 def _save_comparison(img: torch.Tensor, width: int, path: Path) -> None:
