@@ -23,7 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from vanilla_nerf_pe.image_field import ImageFieldConfig, default_image, fit, render  # noqa: E402
+from vanilla_nerf_pe.lab.field import ImageFieldConfig, default_image  # noqa: E402
+from vanilla_nerf_pe.lab.fit import fit, render  # noqa: E402
 
 SIZE = 64
 STEPS = 300
@@ -50,7 +51,7 @@ def main() -> None:
     truth = image.mean(dim=-1).numpy()
     fits = {}
     for rep, label in (("none", "raw (x, y) ReLU MLP"), ("pe", "positional encoding, L = 10")):
-        config = ImageFieldConfig(representation=rep, num_layers=3, width=128, steps=STEPS, seed=0)
+        config = ImageFieldConfig(kind=rep, num_layers=3, width=128, steps=STEPS, seed=0)
         result = fit(image, config, eval_every=STEPS)
         recon = render(result.model, SIZE, SIZE).clamp(0.0, 1.0).mean(dim=-1).numpy()
         fits[rep] = (label, recon, result.final_psnr)

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import pytest
 
-from vanilla_nerf_pe.scene import SceneConfig, write_scene
+from vanilla_nerf_pe.lab.scene import SceneConfig, write_scene
 
 
 def cli_env() -> dict:

@@ -1,4 +1,4 @@
-"""Tests of the procedural Blender-layout demo scene (vanilla_nerf_pe.scene)."""
+"""Tests of the procedural Blender-layout demo scene (vanilla_nerf_pe.lab.scene)."""
 
 import json
 import math
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vanilla_nerf_pe import scene
-from vanilla_nerf_pe.scene import OBJECTS, Box, SceneConfig, Sphere, camera_rays, look_at, trace, write_scene
+from vanilla_nerf_pe.lab import scene
+from vanilla_nerf_pe.lab.scene import OBJECTS, Box, SceneConfig, Sphere, camera_rays, look_at, trace, write_scene
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SPLITS = ("train", "val", "test")
 CONFIG = SceneConfig(resolution=32, num_train=4, num_val=2, num_test=3, seed=3)
 
@@ -40,7 +40,8 @@ def _all_views(scene_dir: Path):
 
 
 def _surface_distance(points: np.ndarray) -> np.ndarray:
-    """|distance| of (N, 3) points to the nearest object surface, computed independently of the tracer."""
+    """|distance| of (N, 3) points to the nearest object surface: the exact signed distances of a
+    sphere and an oriented box, written here independently of the tracer (scene.py has none)."""
     dists = []
     for obj in OBJECTS:
         c = np.asarray(obj.center)
@@ -241,7 +242,7 @@ def test_trace_misses_and_hits():
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "vanilla_nerf_pe.scene", *args],
+        [sys.executable, "-m", "vanilla_nerf_pe.lab.scene", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -264,7 +265,27 @@ def test_cli_rejects_file_as_out_dir(tmp_path: Path):
     res = _run_cli(str(a_file), "--resolution", "8", "--num-train", "1")
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("vnp-scene: error:") and str(a_file) in res.stderr
     assert a_file.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("blocked", ["parent_is_a_file", "split_dir_is_a_file"])
+def test_cli_os_error_while_writing_exits_2_naming_the_path(tmp_path: Path, capsys, blocked):
+    """An OSError while writing (here ENOTDIR / EEXIST) is bad input: status 2, one line, the path named."""
+    if blocked == "parent_is_a_file":
+        (tmp_path / "a_file").write_text("not a directory")
+        out_dir, named = tmp_path / "a_file" / "out", tmp_path / "a_file" / "out"
+    else:
+        out_dir = tmp_path / "out"
+        out_dir.mkdir()
+        (out_dir / "train").write_text("not a directory")
+        named = out_dir / "train"
+    with pytest.raises(SystemExit) as excinfo:
+        scene.main([str(out_dir), "--resolution", "4", "--num-train", "1", "--num-val", "0", "--num-test", "0"])
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("vnp-scene: error:") and str(named) in err, err
 
 
 @pytest.mark.parametrize(
@@ -282,7 +303,7 @@ def test_cli_rejects_bad_numbers(tmp_path: Path, capsys, args):
         scene.main([str(tmp_path / "out"), *args])
     assert excinfo.value.code == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and err.startswith("vnp-scene: error:")
     assert not (tmp_path / "out").exists()
 
 

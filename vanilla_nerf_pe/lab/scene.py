@@ -77,18 +77,22 @@ Command line
 ------------
 ``vnp-scene OUT_DIR [--resolution 100] [--num-train 100] [--num-val 10]
 [--num-test 20] [--seed 0] [--supersample 2]`` (or ``python -m
-vanilla_nerf_pe.scene ...``).
+vanilla_nerf_pe.lab.scene ...``). Bad input (an option out of range, an
+``OUT_DIR`` that is a file, any OSError while writing) is an
+:class:`~vanilla_nerf_pe.core.errors.InputError`: exit status 2 and one line,
+``vnp-scene: error: MESSAGE``, on stderr.
 """
 
 import dataclasses
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Annotated, Tuple, Union
 
 import numpy as np
 from PIL import Image
+
+from vanilla_nerf_pe.core.errors import InputError, run_cli
 
 __all__ = [
     "SceneConfig",
@@ -141,22 +145,22 @@ class SceneConfig:
     """Distance of the cameras from the origin."""
 
     def validate(self) -> None:
-        """Raise ``ValueError`` with a one-line message if the config is unusable."""
+        """Raise :class:`InputError` (a ``ValueError``) with a one-line message if the config is unusable."""
         if int(self.resolution) != self.resolution or self.resolution < 1:
-            raise ValueError(f"resolution must be an integer >= 1, got {self.resolution}")
+            raise InputError(f"resolution must be an integer >= 1, got {self.resolution}")
         for name in ("num_train", "num_val", "num_test"):
             value = getattr(self, name)
             if int(value) != value or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value}")
+                raise InputError(f"{name} must be an integer >= 0, got {value}")
         if self.num_train == 0:
-            raise ValueError("num_train must be >= 1")
+            raise InputError("num_train must be >= 1")
         if int(self.supersample) != self.supersample or self.supersample < 1:
-            raise ValueError(f"supersample must be an integer >= 1, got {self.supersample}")
+            raise InputError(f"supersample must be an integer >= 1, got {self.supersample}")
         if not (0.0 < self.camera_angle_x < math.pi):
-            raise ValueError(f"camera_angle_x must be in (0, pi), got {self.camera_angle_x}")
+            raise InputError(f"camera_angle_x must be in (0, pi), got {self.camera_angle_x}")
         # Cameras must stay outside the content cube [-1.2, 1.2]^3.
         if not (self.radius > 1.2 * math.sqrt(3.0)):
-            raise ValueError(f"radius must be > {1.2 * math.sqrt(3.0):.4f}, got {self.radius}")
+            raise InputError(f"radius must be > {1.2 * math.sqrt(3.0):.4f}, got {self.radius}")
 
 
 # --------------------------------------------------------------------------
@@ -226,19 +230,6 @@ class Sphere(_Textured):
     def normal(self, points: np.ndarray) -> np.ndarray:
         """Outward unit normal at surface points. ``points``: (N, 3) -> (N, 3)."""
         return (points - np.asarray(self.center, dtype=np.float64)) / self.radius
-
-    def signed_distance(self, points: np.ndarray) -> np.ndarray:
-        """Exact signed distance to the surface. ``points``: (N, 3) -> (N,)."""
-        return np.linalg.norm(points - np.asarray(self.center, dtype=np.float64), axis=-1) - self.radius
-
-    def intersect(self, origins: np.ndarray, directions: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """First hit in front of the origin.
-
-        ``origins``: (3,) or (N, 3); ``directions``: (N, 3), unit length.
-        Returns ``t`` (N,) (``inf`` on a miss) and outward unit normals (N, 3)
-        (meaningless where ``t`` is inf).
-        """
-        return _intersect(self, origins, directions)
 
 
 def _rotation_xyz_deg(angles: Vec3) -> np.ndarray:
@@ -310,30 +301,6 @@ class Box(_Textured):
         n_l = np.zeros_like(q)
         n_l[idx, axis] = np.where(q[idx, axis] >= 0, 1.0, -1.0)
         return n_l @ self.rotation.T
-
-    def signed_distance(self, points: np.ndarray) -> np.ndarray:
-        """Exact signed distance to the surface. ``points``: (N, 3) -> (N,)."""
-        q = np.abs(self._local(points)) - np.asarray(self.half_size, dtype=np.float64)
-        outside = np.linalg.norm(np.maximum(q, 0.0), axis=-1)
-        return outside + np.minimum(q.max(axis=-1), 0.0)
-
-    def intersect(self, origins: np.ndarray, directions: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """First hit in front of the origin.
-
-        ``origins``: (3,) or (N, 3); ``directions``: (N, 3), unit length.
-        Returns ``t`` (N,) (``inf`` on a miss) and outward unit normals (N, 3)
-        (meaningless where ``t`` is inf).
-        """
-        return _intersect(self, origins, directions)
-
-
-def _intersect(obj, origins, directions):
-    origins = np.asarray(origins, dtype=np.float64)
-    directions = np.asarray(directions, dtype=np.float64)
-    o = origins if origins.ndim == 1 else np.ascontiguousarray(origins.T)
-    t = obj._t_hit(o, np.ascontiguousarray(directions.T))
-    points = origins + np.where(np.isfinite(t), t, 0.0)[:, None] * directions
-    return t, obj.normal(points)
 
 
 #: The fixed scene content (independent of the seed). Everything is inside [-1.2, 1.2]^3.
@@ -417,7 +384,7 @@ def look_at(eye, target=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0)) -> np.ndarray:
     right = np.cross(forward, np.asarray(up, dtype=np.float64))
     norm = np.linalg.norm(right)
     if norm < 1e-12:
-        raise ValueError("look_at: up is parallel to the viewing direction")
+        raise InputError("look_at: up is parallel to the viewing direction")
     right = right / norm
     true_up = np.cross(right, forward)
     c2w = np.eye(4)
@@ -449,7 +416,7 @@ def camera_poses(split: str, n: int, seed: int = 0, radius: float = 4.0) -> np.n
         az = rng.uniform(0.0, 2.0 * np.pi, size=n)
         el = np.radians(rng.uniform(5.0, 80.0, size=n))
     else:
-        raise ValueError(f"unknown split {split!r}")
+        raise InputError(f"unknown split {split!r}")
     poses = [look_at(_sphere_point(radius, a, e)) for a, e in zip(az, el)]
     return np.stack(poses) if poses else np.zeros((0, 4, 4))
 
@@ -559,18 +526,24 @@ def _json_dump(obj, path: Path) -> None:
 def write_scene(out_dir: Path, config: SceneConfig = SceneConfig()) -> Path:
     """Render the scene and write it to ``out_dir`` in the Blender layout (see module docstring).
 
-    Creates ``out_dir`` if needed and overwrites files of the same name.
-    Raises ``ValueError`` for an invalid ``config`` or if ``out_dir`` exists
-    and is not a directory or cannot be created. Returns ``out_dir``.
+    Creates ``out_dir`` if needed and overwrites files of the same name. Returns ``out_dir``.
+    Raises :class:`InputError` for an invalid ``config``, an ``out_dir`` that exists and is not a
+    directory, or any OSError while writing (the message names the path).
     """
     out_dir = Path(out_dir)
     config.validate()
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"output path exists and is not a directory: {out_dir}")
+        raise InputError(f"{out_dir}: output path exists and is not a directory")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_views_and_metadata(out_dir, config)
     except OSError as exc:
-        raise ValueError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from exc
+        raise InputError(f"{exc.filename or out_dir}: cannot write ({exc.strerror or exc})") from None
+    return out_dir
+
+
+def _write_views_and_metadata(out_dir: Path, config: SceneConfig) -> None:
+    """The body of :func:`write_scene` (its OSErrors are reported there)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     counts = {"train": config.num_train, "val": config.num_val, "test": config.num_test}
     for split in _SPLITS:
         split_dir = out_dir / split
@@ -591,7 +564,7 @@ def write_scene(out_dir: Path, config: SceneConfig = SceneConfig()) -> Path:
         _json_dump({"camera_angle_x": float(config.camera_angle_x), "frames": frames}, out_dir / f"transforms_{split}.json")
     _json_dump(
         {
-            "generator": "vanilla_nerf_pe.scene",
+            "generator": "vanilla_nerf_pe.lab.scene",
             "config": dataclasses.asdict(config),
             "resolution": [config.resolution, config.resolution],
             "counts": counts,
@@ -603,7 +576,6 @@ def write_scene(out_dir: Path, config: SceneConfig = SceneConfig()) -> Path:
         },
         out_dir / "scene.json",
     )
-    return out_dir
 
 
 # --------------------------------------------------------------------------
@@ -644,20 +616,16 @@ def main(argv=None) -> None:
             supersample=supersample,
         )
 
-    out_dir, config = tyro.cli(vnp_scene, prog="vnp-scene", args=argv)
-    try:
+    def run() -> None:
+        out_dir, config = tyro.cli(vnp_scene, prog="vnp-scene", args=argv)
         write_scene(out_dir, config)
-    except ValueError as exc:
-        print(f"vnp-scene: error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
-    except OSError as exc:
-        print(f"vnp-scene: error: {exc}", file=sys.stderr)
-        raise SystemExit(1)
-    print(
-        f"vnp-scene: wrote {config.num_train} train / {config.num_val} val / {config.num_test} test views "
-        f"({config.resolution}x{config.resolution}, {config.supersample}x{config.supersample} supersampling, "
-        f"seed {config.seed}) to {out_dir}"
-    )
+        print(
+            f"vnp-scene: wrote {config.num_train} train / {config.num_val} val / {config.num_test} test views "
+            f"({config.resolution}x{config.resolution}, {config.supersample}x{config.supersample} supersampling, "
+            f"seed {config.seed}) to {out_dir}"
+        )
+
+    run_cli("vnp-scene", run)
 
 
 if __name__ == "__main__":

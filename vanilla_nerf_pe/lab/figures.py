@@ -1,0 +1,97 @@
+"""The figures of ``vnp-image compare`` (matplotlib, written as PNG files, no display needed).
+
+* :func:`save_comparison`: the original and every reconstruction side by side;
+* :func:`save_psnr_curves`: PSNR against step, one line per kind;
+* :func:`save_siren_derivatives`: SIREN's figure 1 (Sitzmann et al. 2020): the gradient norm and
+  Laplacian of a fitted field (autograd) next to the ground truth's (finite differences).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and in tests
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+
+from vanilla_nerf_pe.lab.analysis import finite_difference_derivatives, gradient_and_laplacian  # noqa: E402
+
+SIREN_DERIVATIVE_FILES = ("siren_gradient.png", "siren_laplacian.png", "siren_derivatives.png")
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_comparison(path: Path, panels: Sequence[Tuple[str, Tensor]]) -> None:
+    """One row of images, each ``(title, [H, W, 1|3] image)`` clamped to [0, 1]; C = 1 in gray."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.3), squeeze=False)
+    for ax, (title, image) in zip(axes[0], panels):
+        shown = image.detach().cpu().clamp(0, 1).numpy()
+        if shown.shape[-1] == 1:
+            ax.imshow(shown[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        else:
+            ax.imshow(shown, interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    _save(fig, path)
+
+
+def save_psnr_curves(path: Path, histories: Dict[str, Sequence[Sequence[float]]], ylabel: str = "PSNR (dB)") -> None:
+    """PSNR against step: ``histories[label]`` is a sequence of ``(step, PSNR)``, one line each."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for label, history in histories.items():
+        ax.plot([s for s, _ in history], [p for _, p in history], marker=".", label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def _derivative_panel(fig, ax, values, kind: str, title: str) -> None:
+    """One colour-mapped ``[H, W]`` map with a colourbar and no axes; the Laplacian uses a symmetric
+    diverging scale clipped at the 99th percentile of |value| (a few pixels dominate otherwise)."""
+    values = np.asarray(values, dtype=np.float64)
+    if kind == "gradient":
+        vmax = float(np.percentile(values, 99)) or 1.0
+        im = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest")
+    else:
+        vmax = float(np.percentile(np.abs(values), 99)) or 1.0
+        im = ax.imshow(values, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
+
+
+def save_siren_derivatives(model: nn.Module, image: Tensor, out_dir: Path) -> Tuple[str, ...]:
+    """SIREN fig. 1 (Sitzmann et al. 2020): gradient norm and Laplacian of the fitted field ``model``
+    (autograd) next to those of ``image [H, W, C]`` (finite differences), grayscale value, [-1, 1]
+    coordinate units. Writes :data:`SIREN_DERIVATIVE_FILES` into ``out_dir`` and returns their names."""
+    H, W, _ = image.shape
+    grad, lap = (t.numpy() for t in gradient_and_laplacian(model, H, W))
+    gt_grad, gt_lap = finite_difference_derivatives(image)
+    gradient_file, laplacian_file, both_file = SIREN_DERIVATIVE_FILES
+    for name, values, kind, title in (
+        (gradient_file, grad, "gradient", "SIREN |grad f|"),
+        (laplacian_file, lap, "laplacian", "SIREN Laplacian of f"),
+    ):
+        fig, ax = plt.subplots(figsize=(4, 3.5))
+        _derivative_panel(fig, ax, values, kind, title)
+        _save(fig, out_dir / name)
+    fig, axes = plt.subplots(2, 2, figsize=(7.5, 6.5))
+    _derivative_panel(fig, axes[0, 0], gt_grad, "gradient", "ground truth |grad f| (finite diff.)")
+    _derivative_panel(fig, axes[0, 1], gt_lap, "laplacian", "ground truth Laplacian (finite diff.)")
+    _derivative_panel(fig, axes[1, 0], grad, "gradient", "SIREN |grad f| (autograd)")
+    _derivative_panel(fig, axes[1, 1], lap, "laplacian", "SIREN Laplacian (autograd)")
+    _save(fig, out_dir / both_file)
+    return SIREN_DERIVATIVE_FILES
+
+
+__all__ = ["SIREN_DERIVATIVE_FILES", "save_comparison", "save_psnr_curves", "save_siren_derivatives"]
