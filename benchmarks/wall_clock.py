@@ -101,20 +101,23 @@ def parse_run(spec: str) -> Tuple[str, Dict[str, Any]]:
 
 
 def apply_overrides(config, overrides: Dict[str, Any]) -> None:
+    """Set each dotted key (dataclass fields, or keys of dicts such as TrainerConfig.optimizers);
+    an unknown key ends the run with its name."""
+    missing = object()
     for key, value in overrides.items():
         *path, last = key.split(".")
         target = config
-        for name in path:  # dataclass fields, or keys of dicts such as TrainerConfig.optimizers
-            target = target[name] if isinstance(target, dict) else getattr(target, name)
-        current = target.get(last) if isinstance(target, dict) else getattr(target, last, KeyError)
-        if current is KeyError or (isinstance(target, dict) and last not in target):
-            raise SystemExit(f"unknown option {key!r} for {type(target).__name__}")
-        if isinstance(current, tuple) and isinstance(value, list):
+        for name in path + [last]:
+            parent = target
+            target = target.get(name, missing) if isinstance(target, dict) else getattr(target, name, missing)
+            if target is missing:
+                raise SystemExit(f"unknown option {key!r} (no {name!r} in {type(parent).__name__})")
+        if isinstance(target, tuple) and isinstance(value, list):
             value = tuple(value)
-        if isinstance(target, dict):
-            target[last] = value
+        if isinstance(parent, dict):
+            parent[last] = value
         else:
-            setattr(target, last, value)
+            setattr(parent, last, value)
 
 
 def test_views(config, num_views: int):

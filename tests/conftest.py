@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Sequence
 
@@ -27,6 +30,39 @@ def run_cli(args: Sequence, cwd: Path, timeout: float = 600) -> subprocess.Compl
     if proc.returncode != 0:
         pytest.fail(f"{' '.join(map(str, args))} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}")
     return proc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ns_viewer_page(config: Path, cwd: Path, timeout: float = 180) -> bytes:
+    """Start ``ns-viewer --load-config config`` on a loopback port, return the first page it serves
+    (it serves once the run is loaded), then stop it; fail the test if it exits first."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["ns-viewer", "--load-config", str(config), "--viewer.websocket-port", str(port), "--viewer.websocket-host", "127.0.0.1"],
+        cwd=cwd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    return resp.read()
+            except OSError:
+                time.sleep(1)
+        output = proc.stdout.read()[-4000:] if proc.poll() is not None and proc.stdout else ""
+        pytest.fail(f"ns-viewer served no page within {timeout:.0f} s (exit {proc.poll()}):\n{output}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")

@@ -33,25 +33,25 @@ def test_run_specs_and_overrides():
 
     wall_clock = load_wall_clock()
     method, overrides = wall_clock.parse_run(
-        "vanilla-nerf-pe-fast:field=siren,precision=auto,trainer.max_num_iterations=7,optimizers.fields.optimizer.lr=1e-3,"
-        "pipeline.datamanager.train_num_rays_per_batch=32,skip_connections=[1]"
+        "vanilla-nerf-pe-fast:network.kind=siren,precision=auto,trainer.max_num_iterations=7,optimizers.fields.optimizer.lr=1e-3,"
+        "pipeline.datamanager.train_num_rays_per_batch=32,network.skip_connections=[1]"
     )
     assert method == "vanilla-nerf-pe-fast"
     assert overrides == {
-        "pipeline.model.field": "siren",
+        "pipeline.model.network.kind": "siren",
         "pipeline.model.precision": "auto",
         "max_num_iterations": 7,
         "optimizers.fields.optimizer.lr": 1e-3,  # YAML 1.1 reads 1e-3 as a string: taken as the number
         "pipeline.datamanager.train_num_rays_per_batch": 32,
-        "pipeline.model.skip_connections": [1],
+        "pipeline.model.network.skip_connections": [1],
     }
     config = copy.deepcopy(all_methods[method])
     wall_clock.apply_overrides(config, overrides)
-    assert config.pipeline.model.field == "siren" and config.max_num_iterations == 7
+    assert config.pipeline.model.network.kind == "siren" and config.max_num_iterations == 7
     assert config.optimizers["fields"]["optimizer"].lr == 1e-3
-    assert config.pipeline.model.skip_connections == (1,)  # lists become the option's tuple
-    for bad in ("pipeline.model.no_such_option", "optimizers.nothing.lr"):
-        with pytest.raises((SystemExit, KeyError)):
+    assert config.pipeline.model.network.skip_connections == (1,)  # lists become the option's tuple
+    for bad in ("pipeline.model.no_such_option", "optimizers.nothing.lr", "pipeline.model.network.nothing", "pipeline.nothing.x"):
+        with pytest.raises(SystemExit, match=f"unknown option '{bad}'"):
             wall_clock.apply_overrides(copy.deepcopy(all_methods[method]), {bad: 1})
     with pytest.raises(SystemExit, match="expected key=value"):
         wall_clock.parse_run("vanilla-nerf-pe-fast:field")

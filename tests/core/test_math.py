@@ -1,4 +1,5 @@
-"""Closed-form tests of the pure math: encodings, MLP, volume rendering, PDF sampling."""
+"""Closed-form tests of the pure math: encodings, MLP, stratified and PDF sampling (volume
+rendering: test_render.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import math
 import pytest
 import torch
 
-from vanilla_nerf_pe import render, stepfun
-from vanilla_nerf_pe.encodings import PositionalEncoding, positional_encoding
-from vanilla_nerf_pe.mlp import MLP
+from vanilla_nerf_pe.core import stepfun
+from vanilla_nerf_pe.core.encodings import PositionalEncoding, positional_encoding
+from vanilla_nerf_pe.core.mlp import MLP
 
 
 # encodings ---------------------------------------------------------------------------------------
@@ -46,67 +47,6 @@ def test_mlp_skip_connection_shapes():
         MLP(in_dim=3, num_layers=2, width=8, skip_connections=(4,))
 
 
-# volume rendering --------------------------------------------------------------------------------
-def test_constant_density_accumulation_closed_form():
-    sigma0, t0, t1 = 0.8, 2.0, 4.5
-    t = torch.linspace(t0, t1, 65)[None]
-    sigma = torch.full((1, 64), sigma0)
-    w, trans = render.compute_weights(sigma, t)
-    expected = 1.0 - math.exp(-sigma0 * (t1 - t0))
-    assert w.sum().item() == pytest.approx(expected, rel=1e-5)
-    assert trans[0, -1].item() == pytest.approx(1.0 - expected, rel=1e-5)
-    # Transmittance inside a homogeneous medium is exp(-sigma (t - t0)) at every endpoint.
-    torch.testing.assert_close(trans[0], torch.exp(-sigma0 * (t[0] - t0)))
-
-
-def test_weights_sum_to_accumulation_and_at_most_one():
-    g = torch.Generator().manual_seed(0)
-    t = torch.sort(torch.rand(256, 33, generator=g) * 4 + 2, dim=-1).values
-    sigma = torch.rand(256, 32, generator=g) * torch.tensor([0.0, 1.0, 1e3])[torch.randint(0, 3, (256, 1), generator=g)]
-    w, trans = render.compute_weights(sigma, t)
-    assert torch.all(w >= 0)
-    acc = w.sum(-1)
-    assert torch.all(acc <= 1.0 + 1e-6)
-    torch.testing.assert_close(acc, 1.0 - trans[:, -1], atol=1e-6, rtol=0)
-
-
-def test_opaque_slab_depth_and_color():
-    # Empty space up to 3.0, then a very dense slab: the ray stops at its front face.
-    t = torch.linspace(2.0, 6.0, 401)[None]
-    mid = 0.5 * (t[:, 1:] + t[:, :-1])
-    sigma = torch.where(mid > 3.0, torch.tensor(1e4), torch.tensor(0.0))
-    rgb = torch.zeros(1, 400, 3)
-    rgb[..., 0] = 1.0
-    w, _ = render.compute_weights(sigma, t)
-    depth = render.composite_depth(w, t)
-    assert depth.item() == pytest.approx(3.0, abs=0.01 + 1e-6)
-    torch.testing.assert_close(render.composite_rgb(w, rgb, "white"), torch.tensor([[1.0, 0.0, 0.0]]), atol=1e-5, rtol=0)
-    # An empty ray shows the background and gets the far bound as its depth.
-    w0, _ = render.compute_weights(torch.zeros(1, 400), t)
-    torch.testing.assert_close(render.composite_rgb(w0, rgb, "white"), torch.ones(1, 3))
-    torch.testing.assert_close(render.composite_rgb(w0, rgb, "black"), torch.zeros(1, 3))
-    assert render.composite_depth(w0, t).item() == pytest.approx(6.0)
-
-
-def test_last_sample_and_tensor_backgrounds():
-    rgb = torch.rand(4, 8, 3)
-    w = torch.zeros(4, 8)
-    torch.testing.assert_close(render.composite_rgb(w, rgb, "last_sample"), rgb[:, -1])
-    torch.testing.assert_close(render.composite_rgb(w, rgb, torch.tensor([0.1, 0.2, 0.3])), torch.tensor([[0.1, 0.2, 0.3]]).expand(4, 3))
-    with pytest.raises(ValueError):
-        render.composite_rgb(w, rgb, "purple")
-
-
-def test_rendering_gradients_finite():
-    t = torch.sort(torch.rand(64, 17) * 4 + 2, dim=-1).values
-    sigma = (torch.randn(64, 16) * 50).relu().requires_grad_()
-    rgb = torch.rand(64, 16, 3, requires_grad=True)
-    w, _ = render.compute_weights(sigma, t)
-    loss = render.composite_rgb(w, rgb).sum() + render.composite_depth(w, t).sum()
-    loss.backward()
-    assert torch.isfinite(sigma.grad).all() and torch.isfinite(rgb.grad).all()
-
-
 # sampling ----------------------------------------------------------------------------------------
 def test_stratified_t_sorted_bounded_and_deterministic():
     near, far = torch.full((100, 1), 2.0), torch.full((100, 1), 6.0)
@@ -114,6 +54,10 @@ def test_stratified_t_sorted_bounded_and_deterministic():
     assert t.shape == (100, 65)
     assert torch.all(t[:, 1:] >= t[:, :-1]) and torch.all(t >= 2.0) and torch.all(t <= 6.0)
     a = stepfun.stratified_t(near, far, 64, jitter=False)
+    # Jitter moves each inner endpoint within the half-bins around its grid position, differently per ray.
+    offset = (t - a)[:, 1:-1]
+    assert offset.abs().max() <= 0.5 * 4.0 / 64 + 1e-6 and offset.abs().mean() > 0.01
+    assert not torch.equal(t, stepfun.stratified_t(near, far, 64, jitter=True)) and not torch.equal(t[0], t[1])
     torch.testing.assert_close(a, stepfun.stratified_t(near, far, 64, jitter=False))
     torch.testing.assert_close(a[0], torch.linspace(2.0, 6.0, 65))
 

@@ -55,8 +55,8 @@ def test_gradients_are_averaged_across_processes(tiny_scene, tmp_path, monkeypat
     the two processes equal while training moves them."""
     import nerfstudio.scripts.train as train
 
-    from vanilla_nerf_pe.distributed import distributed_worker
-    from vanilla_nerf_pe.method_configs import vanilla_nerf_pe_quick
+    from vanilla_nerf_pe.nerf.compat import distributed_worker
+    from vanilla_nerf_pe.nerf.method_configs import vanilla_nerf_pe_quick
 
     config = copy.deepcopy(vanilla_nerf_pe_quick.config)
     config.pipeline.datamanager.data = tiny_scene

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from vanilla_nerf_pe.evaluate import evaluate_pipeline
+from vanilla_nerf_pe.nerf.evaluate import evaluate_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +25,10 @@ PE_MIN_PSNR = 18.5  # measured 19.3 dB (README "Measured numbers")
 RAW_MARGIN = 2.0  # measured 16.4 dB for raw xyz, 2.9 dB below
 
 
-def train_quick(scene: Path, out: Path, position_frequencies: int) -> float:
+def train_quick(scene: Path, out: Path, kind: str) -> float:
     from nerfstudio.scripts.train import _set_random_seed
 
-    from vanilla_nerf_pe.method_configs import vanilla_nerf_pe_quick
+    from vanilla_nerf_pe.nerf.method_configs import vanilla_nerf_pe_quick
 
     config = copy.deepcopy(vanilla_nerf_pe_quick.config)
     config.machine.device_type = "cpu"
@@ -42,8 +42,8 @@ def train_quick(scene: Path, out: Path, position_frequencies: int) -> float:
     config.optimizers["fields"]["scheduler"].max_steps = ITERATIONS
     config.pipeline.datamanager.dataparser.data = scene
     config.pipeline.datamanager.train_num_rays_per_batch = RAYS
-    config.pipeline.model.position_frequencies = position_frequencies
-    config.pipeline.model.num_coarse_samples = config.pipeline.model.num_importance_samples = 16
+    config.pipeline.model.network.kind = kind  # "pe" (L = 8, the preset's) or "none" (raw xyz)
+    config.pipeline.model.hierarchical.num_coarse_samples = config.pipeline.model.hierarchical.num_importance_samples = 16
 
     # What ns-train's train_loop does for one process, keeping the trainer to evaluate it.
     _set_random_seed(config.machine.seed)
@@ -54,8 +54,8 @@ def train_quick(scene: Path, out: Path, position_frequencies: int) -> float:
 
 
 def test_positional_encoding_beats_raw_coordinates(learn_scene, tmp_path):
-    psnr_pe = train_quick(learn_scene, tmp_path / "pe", position_frequencies=8)
-    psnr_raw = train_quick(learn_scene, tmp_path / "raw", position_frequencies=0)
+    psnr_pe = train_quick(learn_scene, tmp_path / "pe", kind="pe")
+    psnr_raw = train_quick(learn_scene, tmp_path / "raw", kind="none")
     print(f"training-view PSNR after {ITERATIONS} iterations: positional encoding {psnr_pe:.2f} dB, raw xyz {psnr_raw:.2f} dB")
     assert psnr_pe >= PE_MIN_PSNR
     assert psnr_raw <= psnr_pe - RAW_MARGIN

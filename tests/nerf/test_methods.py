@@ -9,40 +9,52 @@ from pathlib import Path
 import pytest
 import torch
 
-from vanilla_nerf_pe import metrics
-from vanilla_nerf_pe.method_configs import METHODS, config_yaml
-from vanilla_nerf_pe.schedulers import NeRFDecaySchedulerConfig, exponential_decay
+from vanilla_nerf_pe.core import metrics
+from vanilla_nerf_pe.nerf.method_configs import METHODS, config_yaml
+from vanilla_nerf_pe.nerf.model import PAPER_DIFFERENCES, VanillaNeRFPEModelConfig
+from vanilla_nerf_pe.nerf.schedulers import NeRFDecaySchedulerConfig, exponential_decay
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def test_entry_points_registered():
-    names = {ep.name for ep in entry_points(group="nerfstudio.method_configs")}
-    assert {"vanilla-nerf-pe", "vanilla-nerf-pe-quick"} <= names
+    """Every method of METHODS is registered with nerfstudio, under the module nerfstudio loads it from."""
+    entry = {ep.name: ep for ep in entry_points(group="nerfstudio.method_configs")}
+    assert set(METHODS) == {"vanilla-nerf-pe", "vanilla-nerf-pe-quick", "vanilla-nerf-pe-fast", "vanilla-nerf-siren"}
     from nerfstudio.configs.method_configs import all_descriptions, all_methods
 
-    for name in ("vanilla-nerf-pe", "vanilla-nerf-pe-quick"):
-        assert name in all_methods
-        assert all_descriptions[name]
+    for name in METHODS:
+        assert entry[name].load().config is METHODS[name].config
+        assert name in all_methods and all_descriptions[name]
 
 
 def test_paper_defaults():
+    """The paper preset is the paper's (Mildenhall et al. 2020, sec. 5.3 and appendix A) except
+    exactly the options that PAPER_DIFFERENCES lists, each with its reason."""
     cfg = METHODS["vanilla-nerf-pe"].config
     model = cfg.pipeline.model
-    assert (model.num_coarse_samples, model.num_importance_samples) == (64, 128)
-    assert (model.position_frequencies, model.direction_frequencies) == (10, 4)
-    assert (model.num_layers, model.hidden_dim, model.skip_connections, model.color_hidden_dim) == (8, 256, (4,), 128)
+    assert (model.hierarchical.num_coarse_samples, model.hierarchical.num_importance_samples) == (64, 128)
+    assert model.hierarchical.coarse_num_layers is None and model.hierarchical.coarse_width is None  # same as fine
+    net = model.network
+    assert (net.kind, net.pe_num_frequencies, model.direction_frequencies) == ("pe", 10, 4)
+    assert (net.num_layers, net.width, net.skip_connections, model.color_width) == (8, 256, (4,), 128)
     assert model.collider_params == {"near_plane": 2.0, "far_plane": 6.0}
-    assert model.background_color == "white"
+    assert model.background_color == "white" and model.density_bias == 0.0 and model.sampler == "hierarchical"
     assert cfg.pipeline.datamanager.train_num_rays_per_batch == 4096
-    assert cfg.optimizers["fields"]["optimizer"].lr == 5e-4
+    optimizer = cfg.optimizers["fields"]["optimizer"]
+    assert (optimizer.lr, optimizer.eps) == (5e-4, 1e-7)  # Adam's epsilon: the paper's 1e-7
     assert cfg.optimizers["fields"]["scheduler"].lr_final == 5e-5
+    paper = {"density_activation": "relu", "rgb_padding": 0.0}
+    assert set(PAPER_DIFFERENCES) == set(paper)
+    for option, (paper_value, ours, why) in PAPER_DIFFERENCES.items():
+        assert paper_value == paper[option] and getattr(model, option) == ours != paper_value and len(why) > 20
+    assert "PAPER_DIFFERENCES" in (VanillaNeRFPEModelConfig.__doc__ or "")
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_configs_dir_matches_registered_methods(name):
     assert (CONFIGS / f"{name}.yml").read_text() == config_yaml(name), (
-        "configs/ is stale: run `python -m vanilla_nerf_pe.method_configs configs`"
+        "configs/ is stale: run `python -m vanilla_nerf_pe.nerf.method_configs configs`"
     )
 
 

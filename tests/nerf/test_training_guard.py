@@ -71,7 +71,7 @@ def test_ctrl_c_saves_a_checkpoint_that_load_dir_resumes(tiny_scene, tmp_path):
     assert after["step"] == step + 3
     assert adam_steps(after) == step + 4
     assert after["schedulers"]["fields"]["last_epoch"] == step + 4
-    grid = "_model.sampler_occupancy.grid.occs"
+    grid = "_model.sampler.grid.occs"
     assert not torch.equal(after["pipeline"][grid], torch.zeros_like(after["pipeline"][grid]))
 
 
@@ -133,3 +133,29 @@ def test_same_seed_same_losses_on_cpu(tiny_scene, tmp_path):
     (ca,), (cb,) = (checkpoints(r) for r in runs)
     sa, sb = (torch.load(c, map_location="cpu", weights_only=True)["pipeline"] for c in (ca, cb))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_guard_with_steps_per_save_0_and_without_a_model(tmp_path):
+    """--steps-per-save 0 means "never" to nerfstudio's step_check; the guard used to divide by it.
+    The guard knows the trainer and the weights it is given, not the model."""
+    from types import SimpleNamespace
+
+    from vanilla_nerf_pe.core.errors import TrainingStopped
+    from vanilla_nerf_pe.nerf.guard import TrainingGuard
+
+    weights = [torch.nn.Parameter(torch.ones(3))]
+    trainer = SimpleNamespace(config=SimpleNamespace(steps_per_save=0), checkpoint_dir=tmp_path)
+    guard = TrainingGuard(collapse_check_step=2, collapse_min_accumulation=0.5)
+    callbacks = guard.callbacks(None, lambda: weights)  # no trainer: no SIGINT handler
+    guard.trainer = trainer  # type: ignore[assignment]
+    assert len(callbacks) == 3
+    for step in range(4):
+        guard.after_iteration(step)  # never a save step, no ZeroDivisionError
+    guard.before_iteration(0)
+    guard.check_batch({"rgb_loss_fine": torch.tensor(0.1)}, torch.full((8, 1), 0.1))
+    guard.check_batch({"rgb_loss_fine": torch.tensor(0.1)}, torch.full((8, 1), 0.1))
+    with pytest.raises(TrainingStopped, match="step 2: the scene collapsed"):
+        guard.before_iteration(2)
+    with pytest.raises(TrainingStopped, match="the loss is not finite"):
+        guard.check_batch({"rgb_loss_fine": torch.tensor(float("nan"))}, torch.ones(8, 1))
+    assert isinstance(TrainingStopped("x"), Exception)

@@ -19,7 +19,7 @@ Naming: ``t_starts``/``t_ends`` ``[N]`` the packed bins, ``ray_indices`` ``[N]``
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Callable, Tuple
 
 import torch
 from torch import Tensor, nn

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable, ContextManager, Literal, Tuple, Union
+from typing import Callable, ContextManager, Literal, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -78,14 +78,14 @@ def pad_rows(x: Tensor, multiple: int) -> Tensor:
 
 
 def call_in_row_buckets(
-    fn: Callable[..., Union[Tensor, Tuple[Tensor, ...]]], *inputs: Tensor, multiple: int = ROW_BUCKET
+    fn: Callable[..., Union[Tensor, Tuple[Tensor, ...]]], *inputs: Tensor, multiple: Optional[int] = None
 ) -> Union[Tensor, Tuple[Tensor, ...]]:
     """``fn(*inputs)`` for inputs ``[..., C_i]`` of one leading shape, computed on rows padded to a
-    multiple of ``multiple``. The padded rows are zeros whose outputs are dropped, so they add no
-    gradient; outputs keep the inputs' leading shape."""
+    multiple of ``multiple`` (default :data:`ROW_BUCKET`). The padded rows are zeros whose outputs
+    are dropped, so they add no gradient; outputs keep the inputs' leading shape."""
     lead = inputs[0].shape[:-1]
     n = lead.numel()
-    outputs = fn(*[pad_rows(x.reshape(n, x.shape[-1]), multiple) for x in inputs])
+    outputs = fn(*[pad_rows(x.reshape(n, x.shape[-1]), multiple or ROW_BUCKET) for x in inputs])
     if isinstance(outputs, tuple):
         return tuple(y[:n].reshape(lead + y.shape[-1:]) for y in outputs)
     return outputs[:n].reshape(lead + outputs.shape[-1:])

@@ -14,8 +14,6 @@ the NeRF paper's point samples ``t_i`` with ``delta_i = t_{i+1} - t_i`` are the 
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
