@@ -57,12 +57,17 @@ def ns_viewer_page(config: Path, cwd: Path, timeout: float = 180) -> bytes:
         output = proc.stdout.read()[-4000:] if proc.poll() is not None and proc.stdout else ""
         pytest.fail(f"ns-viewer served no page within {timeout:.0f} s (exit {proc.poll()}):\n{output}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     raise AssertionError("unreachable")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Terminate a process, and kill it if it has not exited after ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ def test_vnp_train_two_cpu_processes_then_ns_eval(tiny_scene, tmp_path):
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert state["step"] == 3
     # The model trained inside DistributedDataParallel (its keys carry DDP's "module." prefix) ...
-    assert "_model.module.sampler_occupancy.grid.occupied" in state["pipeline"]
+    assert "_model.module.sampler.grid.occupied" in state["pipeline"]
     # ... and nerfstudio's tools load such a checkpoint as they are.
     out = tmp_path / "eval.json"
     run_cli(["ns-eval", "--load-config", config, "--output-path", out], cwd=tmp_path)

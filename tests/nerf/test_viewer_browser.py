@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import cli_env, free_port
+from tests.conftest import cli_env, free_port, stop
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -189,8 +189,4 @@ def test_viewer_shows_our_model_while_training_and_after(browser, tiny_scene, tm
         wait_for_page(url, viewer)
         wait_for_scene(browser, url).save(tmp_path / "ns-viewer.png")
     finally:
-        viewer.terminate()
-        try:
-            viewer.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            viewer.kill()
+        stop(viewer)

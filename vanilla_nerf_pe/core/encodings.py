@@ -6,7 +6,8 @@ every encoding maps it to ``[..., out_dim]`` where ``out_dim = encoding.get_out_
 before the first call, so MLPs can be sized at construction.
 
 Encodings are plain ``torch.nn.Module`` objects with no nerfstudio dependency, so the image
-pipeline and the NeRF fields use the very same classes.
+pipeline and the NeRF fields use the very same classes; their options and defaults live in
+:class:`~vanilla_nerf_pe.core.network.CoordinateNetworkConfig`.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class GaussianFourierFeatures(nn.Module):
 
     B: Tensor
 
-    def __init__(self, in_dim: int, num_features: int = 256, sigma: float = 10.0, seed: int = 0) -> None:
+    def __init__(self, in_dim: int, num_features: int, sigma: float, seed: int = 0) -> None:
         super().__init__()
         if num_features < 1:
             raise ValueError(f"num_features must be >= 1, got {num_features}")

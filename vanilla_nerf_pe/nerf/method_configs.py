@@ -82,13 +82,13 @@ def nerf_trainer_config(
 
 
 # Adam's learning rate (start, end of the decay) per network kind in the occupancy-grid presets,
-# measured on lego_100 (README, tuning runs): SIREN needs a tenth of the ReLU fields'.
+# chosen by the tuning runs on lego_100 (README): SIREN needs a tenth of the ReLU fields'.
 FAST_LEARNING_RATES = {"none": (3e-3, 3e-4), "pe": (3e-3, 3e-4), "fourier": (3e-3, 3e-4), "siren": (3e-4, 3e-5)}
 
 
 def small_network(**overrides) -> CoordinateNetworkConfig:
     """The CPU presets' trunk, 4 x 128 with a skip at layer 2, and L = 8: lego_100's pixels are
-    ~0.03 scene units wide, and L = 10 reaches past that (README, tuning runs)."""
+    ~0.03 scene units wide, and L = 10 reaches past that (tuning runs in the README)."""
     return dataclasses.replace(nerf_network(), num_layers=4, width=128, skip_connections=(2,), pe_num_frequencies=8, **overrides)
 
 
@@ -125,46 +125,38 @@ vanilla_nerf_pe_quick = MethodSpecification(
     description="vanilla-nerf-pe scaled down to train a small scene (lego_100) on a laptop CPU in ten minutes.",
 )
 
-vanilla_nerf_pe_fast = MethodSpecification(
-    config=nerf_trainer_config(
-        "vanilla-nerf-pe-fast",
+def occupancy_grid_method(method_name: str, network: CoordinateNetworkConfig) -> TrainerConfig:
+    """The occupancy-grid presets: a 4 x 128 field evaluated only in occupied cells of a 64^3 grid,
+    packed rendering, early termination, nerfstudio's dynamic batch of about 2^14 samples, and
+    Adam at the network kind's measured rate (FAST_LEARNING_RATES) decaying over 4000 iterations,
+    about ten minutes of a 2-core CPU once the grid is pruned."""
+    lr, lr_final = FAST_LEARNING_RATES[network.kind]
+    return nerf_trainer_config(
+        method_name,
         VanillaNeRFPEModelConfig(
             sampler="occupancy",
-            network=small_network(),
+            network=network,
             color_width=64,
             occupancy=OccupancySamplerConfig(grid_resolution=64, render_step_size=0.01),
             eval_num_rays_per_chunk=4096,
         ),
         rays_per_batch=1024,
-        # about ten minutes of a 2-core CPU once the grid is pruned.
         max_num_iterations=4000,
         steps_per_eval_image=500,
         steps_per_save=250,
-        lr=FAST_LEARNING_RATES["pe"][0],
-        lr_final=FAST_LEARNING_RATES["pe"][1],
+        lr=lr,
+        lr_final=lr_final,
         target_samples_per_batch=1 << 14,
-    ),
-    description="vanilla-nerf-pe with an occupancy grid: the PE field evaluated only in occupied space, packed rendering, early ray termination.",
+    )
+
+
+vanilla_nerf_pe_fast = MethodSpecification(
+    config=occupancy_grid_method("vanilla-nerf-pe-fast", small_network()),
+    description="vanilla-nerf-pe with an occupancy grid: the PE field evaluated only in occupied space, packed rendering, early termination.",
 )
 
 vanilla_nerf_siren = MethodSpecification(
-    config=nerf_trainer_config(
-        "vanilla-nerf-siren",
-        VanillaNeRFPEModelConfig(
-            sampler="occupancy",
-            network=dataclasses.replace(nerf_network(), kind="siren", num_layers=4, width=128),
-            color_width=64,
-            occupancy=OccupancySamplerConfig(grid_resolution=64, render_step_size=0.01),
-            eval_num_rays_per_chunk=4096,
-        ),
-        rays_per_batch=1024,
-        max_num_iterations=4000,
-        steps_per_eval_image=500,
-        steps_per_save=250,
-        lr=FAST_LEARNING_RATES["siren"][0],
-        lr_final=FAST_LEARNING_RATES["siren"][1],
-        target_samples_per_batch=1 << 14,
-    ),
+    config=occupancy_grid_method("vanilla-nerf-siren", dataclasses.replace(nerf_network(), kind="siren", num_layers=4, width=128)),
     description="NeRF with a SIREN field (Sitzmann et al. 2020): sine layers on raw coordinates, occupancy-grid sampling.",
 )
 

@@ -17,7 +17,6 @@ nerfstudio's viewer and ``ns-render`` use by default); ``rgb_<pass>``, ``depth_<
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Optional, Tuple, Type
 
@@ -39,6 +38,7 @@ from vanilla_nerf_pe.core.render import BACKGROUND_KINDS, BackgroundKind, backgr
 from vanilla_nerf_pe.nerf.compat import background_override
 from vanilla_nerf_pe.nerf.field import DensityActivation, NeRFField
 from vanilla_nerf_pe.nerf.guard import TrainingGuard
+from vanilla_nerf_pe.nerf.legacy import migrate_legacy_options, migrate_legacy_state
 from vanilla_nerf_pe.nerf.losses import distortion_loss, photometric_loss
 from vanilla_nerf_pe.nerf.samplers import (
     Background,
@@ -70,8 +70,8 @@ the paper's (1e-7) in the ``vanilla-nerf-pe`` preset (:mod:`vanilla_nerf_pe.nerf
 def nerf_network() -> CoordinateNetworkConfig:
     """The NeRF field's coordinate network: the shared defaults with the paper's trunk (8 x 256,
     skip at layer 4), the raw position next to its encoding (as the authors' code feeds it) and a
-    Fourier sigma of 2, measured for scenes (lego_100, 150 s: sigma 2 ahead of 4; 8 did not train;
-    the shared default 10 is Tancik et al.'s for 2D images)."""
+    Fourier sigma of 2: scenes need a lower bandwidth than the shared default of 10, Tancik et
+    al.'s for 2D images (the tuning runs are in the README)."""
     return CoordinateNetworkConfig(num_layers=8, width=256, skip_connections=(4,), pe_include_input=True, fourier_sigma=2.0)
 
 
@@ -154,78 +154,9 @@ class VanillaNeRFPEModelConfig(ModelConfig):
             )
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        """Load a config.yml (or a pickle) written before the option groups: see :func:`migrate_legacy_options`."""
-        self.__dict__.update(dataclasses.replace(VanillaNeRFPEModelConfig()).__dict__)
+        """Also loads a config.yml written before the option groups (:func:`~vanilla_nerf_pe.nerf.legacy.migrate_legacy_options`)."""
+        self.__dict__.update(VanillaNeRFPEModelConfig().__dict__)
         self.__dict__.update(migrate_legacy_options(state, self))
-
-
-# Options of the flat config before the redesign (config.yml of runs made then): old name -> (group, new name).
-LEGACY_OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
-    "field": ("network", "kind"),
-    "num_layers": ("network", "num_layers"),
-    "hidden_dim": ("network", "width"),
-    "skip_connections": ("network", "skip_connections"),
-    "position_frequencies": ("network", "pe_num_frequencies"),
-    "fourier_features": ("network", "fourier_num_features"),
-    "fourier_sigma": ("network", "fourier_sigma"),
-    "fourier_seed": ("network", "fourier_seed"),
-    "siren_first_omega_0": ("network", "siren_first_omega_0"),
-    "siren_hidden_omega_0": ("network", "siren_hidden_omega_0"),
-    "color_hidden_dim": (None, "color_width"),
-    "num_coarse_samples": ("hierarchical", "num_coarse_samples"),
-    "num_importance_samples": ("hierarchical", "num_importance_samples"),
-    "coarse_num_layers": ("hierarchical", "coarse_num_layers"),
-    "coarse_hidden_dim": ("hierarchical", "coarse_width"),
-    "num_proposal_samples_per_ray": ("proposal", "num_proposal_samples_per_ray"),
-    "num_nerf_samples_per_ray": ("proposal", "num_nerf_samples_per_ray"),
-    "proposal_num_layers": ("proposal", "num_layers"),
-    "proposal_hidden_dim": ("proposal", "width"),
-    "interlevel_loss_mult": ("proposal", "interlevel_loss_mult"),
-    **{name: ("occupancy", name) for name in (
-        "grid_resolution", "render_step_size", "grid_update_every", "grid_warmup_steps",
-        "grid_occupancy_threshold", "early_stop_eps", "alpha_threshold",
-    )},
-}
-
-
-def migrate_legacy_options(state: Dict[str, Any], defaults: VanillaNeRFPEModelConfig) -> Dict[str, Any]:
-    """A config's attribute dict with the flat options of :data:`LEGACY_OPTIONS` moved into their
-    groups (copies of ``defaults``' groups); a state of today's layout comes back unchanged."""
-    state = dict(state)
-    groups: Dict[str, Any] = {}
-    for old, (group, new) in LEGACY_OPTIONS.items():
-        if old not in state or (old == "field" and not isinstance(state[old], str)):
-            continue
-        value = state.pop(old)
-        if group is None:
-            state[new] = value
-            continue
-        if group not in groups:
-            groups[group] = dataclasses.replace(state.get(group) or getattr(defaults, group))
-        setattr(groups[group], new, value)
-    state.update(groups)
-    return state
-
-
-# Checkpoint names before the redesign -> today's (regular expressions on state-dict keys).
-LEGACY_STATE_KEYS: List[Tuple[str, str]] = [
-    (r"^field_fine\.", "field."),
-    (r"^field_coarse\.", "sampler.coarse_field."),
-    (r"^sampler_proposal\.networks\.", "sampler.networks."),
-    (r"^sampler_occupancy\.grid\.", "sampler.grid."),
-    (r"(field|networks\.\d+)\.position_encoding\.", r"\1.network.encoding."),
-    (r"(field|networks\.\d+)\.trunk\.", r"\1.network.mlp."),
-]
-
-
-def migrate_legacy_state(state_dict: Dict[str, Tensor], prefix: str) -> None:
-    """Rename, in place, the keys under ``prefix`` that a checkpoint written before the redesign uses."""
-    for key in [k for k in state_dict if k.startswith(prefix)]:
-        name = key[len(prefix):]
-        for pattern, replacement in LEGACY_STATE_KEYS:
-            name = re.sub(pattern, replacement, name)
-        if prefix + name != key:
-            state_dict[prefix + name] = state_dict.pop(key)
 
 
 class VanillaNeRFPEModel(Model):
