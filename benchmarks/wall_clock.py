@@ -133,11 +133,17 @@ def test_views(config, num_views: int):
 
 
 def score(model, views) -> Dict[str, float]:
-    """Mean PSNR and SSIM over the views, through each model's own image metrics (as ns-eval scores it)."""
+    """Mean PSNR and SSIM of the model's final colour over the views, the same metrics for every
+    method (nerfstudio's vanilla-nerf calls its final colour ``rgb_fine``)."""
+    from vanilla_nerf_pe.core import metrics
     from vanilla_nerf_pe.nerf.evaluate import score_views
 
-    mean = score_views(model, views)["mean"]
-    return {"psnr": mean["psnr"], "ssim": mean["ssim"]}
+    def psnr_ssim(outputs: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
+        rgb = outputs["rgb" if "rgb" in outputs else "rgb_fine"].clamp(0, 1)
+        target = batch["image"][..., :3].to(rgb.device)
+        return {"psnr": float(metrics.psnr(rgb, target)), "ssim": float(metrics.ssim(rgb, target))}
+
+    return score_views(model, views, metrics_fn=psnr_ssim)["mean"]
 
 
 def evaluations_per_ray(model, metrics_dict: Dict[str, Any]) -> float:

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -54,10 +54,17 @@ def evaluate_pipeline(pipeline, num_views: int = 5, split: str = "eval", images_
     return {"views": views, **result}
 
 
-def score_views(model, views: List[Tuple[Any, Dict]], images_dir: Optional[Path] = None, names: Optional[List[int]] = None) -> Dict:
-    """Render each (camera, batch) view in eval mode and score it with the model's own
-    ``get_image_metrics_and_images`` (what ns-eval reports; any nerfstudio model). With
-    ``images_dir``, writes ``view_{name}.png`` there: ground truth above the rendering.
+def score_views(
+    model,
+    views: List[Tuple[Any, Dict]],
+    images_dir: Optional[Path] = None,
+    names: Optional[List[int]] = None,
+    metrics_fn: Optional[Callable[[Dict, Dict], Dict[str, float]]] = None,
+) -> Dict:
+    """Render each (camera, batch) view in eval mode and score it: with ``metrics_fn(outputs,
+    batch)``, or by default with the model's own ``get_image_metrics_and_images`` (what ns-eval
+    reports). With ``images_dir`` (default metrics only), writes ``view_{name}.png`` there: ground
+    truth above the rendering.
 
     Returns:
         {"per_view": [{metric: value}], "mean": {metric: value}, "seconds"}.
@@ -69,10 +76,13 @@ def score_views(model, views: List[Tuple[Any, Dict]], images_dir: Optional[Path]
     with torch.no_grad():
         for k, (camera, batch) in enumerate(views):
             outputs = model.get_outputs_for_camera(camera.to(model.device))
-            metrics, images = model.get_image_metrics_and_images(outputs, batch)
+            if metrics_fn is not None:
+                metrics = metrics_fn(outputs, batch)
+            else:
+                metrics, images = model.get_image_metrics_and_images(outputs, batch)
+                if images_dir is not None:
+                    _save_comparison(images["img"], int(camera.width.item()), images_dir / f"view_{names[k] if names else k}.png")
             per_view.append({key: float(value) for key, value in metrics.items()})
-            if images_dir is not None:
-                _save_comparison(images["img"], int(camera.width.item()), images_dir / f"view_{names[k] if names else k}.png")
     model.train(was_training)
     mean = {key: sum(m[key] for m in per_view) / len(per_view) for key in per_view[0]}
     return {"per_view": per_view, "mean": mean, "seconds": time.perf_counter() - start}
