@@ -9,6 +9,6 @@ DATA=${1:?lego_400 folder}; BUDGET=${2:-300}; OUT_DIR=${3:-benchmarks/results/gp
 # with half the marching step (lego_400 has 4x the pixels of lego_100), 2^18 samples per step,
 # Adam 1e-3 decaying to 1e-4 over the steps the budget allows (~21 per second on an H100).
 STEPS=${STEPS:-$(( BUDGET * 21 ))}
-SPEC="vanilla-nerf-pe-fast:trainer.max_num_iterations=1000000,optimizers.fields.scheduler.max_steps=${STEPS},pipeline.target_num_samples=262144,hidden_dim=256,num_layers=8,skip_connections=[4],color_hidden_dim=128,position_frequencies=10,grid_resolution=128,render_step_size=0.005,eval_num_rays_per_chunk=65536,optimizers.fields.optimizer.lr=1e-3,optimizers.fields.scheduler.lr_final=1e-4${4:+,$4}"
+SPEC="vanilla-nerf-pe-fast:trainer.max_num_iterations=1000000,optimizers.fields.scheduler.max_steps=${STEPS},pipeline.target_num_samples=262144,network.width=256,network.num_layers=8,network.skip_connections=[4],color_width=128,network.pe_num_frequencies=10,occupancy.grid_resolution=128,occupancy.render_step_size=0.005,eval_num_rays_per_chunk=65536,optimizers.fields.optimizer.lr=1e-3,optimizers.fields.scheduler.lr_final=1e-4${4:+,$4}"
 python3 benchmarks/wall_clock.py --data "$DATA" --device cuda --matmul-precision high --budget "$BUDGET" \
   --eval-every "${EVAL_EVERY:-60}" --num-views "${NUM_VIEWS:-200}" --output-dir "$OUT_DIR" --runs "$SPEC"
