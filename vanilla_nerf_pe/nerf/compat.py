@@ -23,6 +23,7 @@ nerfstudio version it was written for (:data:`NERFSTUDIO_VERSION`).
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -169,6 +170,20 @@ def background_override() -> Optional[Tensor]:
 # 4. one-line errors ----------------------------------------------------------------------------
 
 
+def flush_training_logs() -> None:
+    """Write out nerfstudio's buffered scalars and flush its tensorboard writers, stdout and stderr:
+    what a process that leaves through ``os._exit`` would otherwise lose."""
+    from nerfstudio.utils import writer
+
+    writer.write_out_storage()
+    for event_writer in writer.EVENT_WRITERS:
+        flush = getattr(getattr(event_writer, "tb_writer", None), "flush", None)
+        if flush is not None:
+            flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
 def install_excepthook(prog: str = "vanilla-nerf-pe") -> None:
     """Report an uncaught :class:`~vanilla_nerf_pe.core.errors.VanillaNeRFError` as one line with its
     exit status (2 for bad input); any other exception goes to the previous hook."""
@@ -179,10 +194,12 @@ def install_excepthook(prog: str = "vanilla-nerf-pe") -> None:
     def hook(kind, value, traceback) -> None:
         if isinstance(value, VanillaNeRFError):
             status = report(prog, value)
-            sys.stdout.flush()
-            # The interpreter would exit with status 1 after any hook; leave with the error's own.
-            import os
-
+            try:
+                flush_training_logs()
+            except Exception:  # the error is reported; a log that cannot be flushed must not hide it
+                pass
+            # The interpreter would exit with status 1 after any hook, and the viewer's threads
+            # could keep it alive: leave at once, with the error's own status.
             os._exit(status)
         previous(kind, value, traceback)
 

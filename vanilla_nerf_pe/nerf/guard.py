@@ -32,6 +32,7 @@ from nerfstudio.utils.misc import step_check
 from torch import Tensor
 
 from vanilla_nerf_pe.core.errors import TrainingStopped
+from vanilla_nerf_pe.nerf.compat import flush_training_logs
 
 if TYPE_CHECKING:
     from nerfstudio.engine.trainer import Trainer
@@ -113,15 +114,7 @@ class TrainingGuard:
                 # The viewer's render thread would start rendering as soon as this iteration lets go
                 # of the training lock, and an interpreter shutting down under a running torch kernel
                 # aborts (SIGABRT). The checkpoint is written: flush the logs and leave from here.
-                from nerfstudio.utils import writer
-
-                writer.write_out_storage()
-                for event_writer in writer.EVENT_WRITERS:
-                    flush = getattr(getattr(event_writer, "tb_writer", None), "flush", None)
-                    if flush is not None:
-                        flush()
-                sys.stdout.flush()
-                sys.stderr.flush()
+                flush_training_logs()
                 os._exit(SIGINT_EXIT_STATUS)
             raise SystemExit(SIGINT_EXIT_STATUS)
 
