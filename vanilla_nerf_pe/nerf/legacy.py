@@ -47,7 +47,7 @@ def migrate_legacy_options(state: Dict[str, Any], defaults: Any) -> Dict[str, An
     state = dict(state)
     groups: Dict[str, Any] = {}
     for old, (group, new) in LEGACY_OPTIONS.items():
-        if old not in state or (old == "field" and not isinstance(state[old], str)):
+        if old not in state:  # no option of today's layout has an old name
             continue
         value = state.pop(old)
         if group is None:

@@ -65,10 +65,6 @@ class Samples:
     """per-ray statistics [R, 1]: "num_samples" (bins rendered) and "evaluations_per_ray" always."""
 
     @property
-    def num_rays(self) -> int:
-        return self.near.shape[0]
-
-    @property
     def t(self) -> Tensor:
         """Dense bins as endpoints [R, n + 1]."""
         if self.ray_indices is not None:
@@ -303,15 +299,14 @@ class OccupancySampler(Sampler):
                 keep = (trans > cfg.early_stop_eps) & (alpha >= cfg.alpha_threshold)
             ray_indices, t_starts, t_ends = ray_indices[keep], t_starts[keep], t_ends[keep]
         samples = torch.zeros_like(near).index_add_(0, ray_indices, torch.ones_like(t_starts)[:, None])
-        return Samples(
-            t_starts, t_ends, near, far, ray_indices=ray_indices,
-            stats={
-                "num_samples": samples,
-                "evaluations_per_ray": samples + marched if self.early_pass else samples,
-                "marched_per_ray": marched,
-                "occupied_fraction": _per_ray(self.grid.occupied_fraction(), near),
-            },
-        )
+        stats = {
+            "num_samples": samples,
+            "evaluations_per_ray": samples + marched if self.early_pass else samples,
+            "marched_per_ray": marched,
+        }
+        if self.training:  # a reduction over the whole grid: for the training metrics only, not per eval chunk
+            stats["occupied_fraction"] = _per_ray(self.grid.occupied_fraction(), near)
+        return Samples(t_starts, t_ends, near, far, ray_indices=ray_indices, stats=stats)
 
     def update_grid(self, field: NeRFField, step: int) -> None:
         cfg = self.config
