@@ -54,10 +54,22 @@ def sphere_density(positions, radius=0.5):
     return torch.where(positions.norm(dim=-1, keepdim=True) < radius, 100.0, 0.0)
 
 
+def opacity(density_fn, step_size=0.01):
+    """The grid's opacity_fn for a constant marching step (a bounded scene)."""
+    return lambda x: density_fn(x) * step_size
+
+
+def march_t(origins, directions, near, far, occupied, step_size):
+    """march in t for rays whose world coordinates are the grid's unit coordinates."""
+    t_min, t_max = ray_aabb_intersect(origins, directions, AABB)
+    t_min, t_max = torch.maximum(near[:, 0], t_min), torch.minimum(far[:, 0], t_max)
+    return march(t_min, t_max, step_size, False, occupied, lambda sl, t: origins[sl, None] + directions[sl, None] * t[..., None])
+
+
 def test_grid_learns_a_sphere():
-    grid = OccupancyGrid(AABB, resolution=16)
+    grid = OccupancyGrid(resolution=16)
     for _ in range(3):
-        grid.update(sphere_density, step_size=0.01, all_cells=True)
+        grid.update(opacity(sphere_density), all_cells=True)
     centres = grid.cell_positions(torch.arange(16**3), jitter=False)
     dist = centres.norm(dim=-1)
     half_diag = math.sqrt(3) * (2.0 / 16) / 2
@@ -65,7 +77,7 @@ def test_grid_learns_a_sphere():
     assert not grid.occupied[dist > 0.5 + half_diag].any()  # cells wholly outside
     # Decay: once the sphere is gone, repeated updates empty the grid's estimate.
     for _ in range(100):
-        grid.update(lambda x: torch.zeros(x.shape[0], 1), step_size=0.01, all_cells=True)
+        grid.update(lambda x: torch.zeros(x.shape[0], 1), all_cells=True)
     assert grid.occs.max() < 0.01
 
 
@@ -76,10 +88,10 @@ def test_ray_aabb_and_march_skip_empty_space():
     torch.testing.assert_close(t_min[:2], torch.tensor([2.0, 2.0]))
     torch.testing.assert_close(t_max[:2], torch.tensor([4.0, 4.0]))
     assert t_min[2] >= t_max[2]  # misses the box
-    grid = OccupancyGrid(AABB, resolution=16)
-    grid.update(sphere_density, step_size=0.01, all_cells=True)
+    grid = OccupancyGrid(resolution=16)
+    grid.update(opacity(sphere_density), all_cells=True)
     near, far = torch.zeros(3, 1), torch.full((3, 1), 10.0)
-    ray_indices, t_starts, t_ends = march(origins, directions, near, far, AABB, grid.occupied, 0.05, jitter=False)
+    ray_indices, t_starts, t_ends = march_t(origins, directions, near, far, grid.occupied, 0.05)
     # Ray 0 crosses the sphere (x in [-0.5, 0.5], t in [2.5, 3.5], give or take a cell); ray 1
     # passes outside it and ray 2 outside the box: no samples for either.
     assert set(ray_indices.tolist()) == {0}
@@ -88,14 +100,14 @@ def test_ray_aabb_and_march_skip_empty_space():
     assert torch.all(t_starts[1:] > t_starts[:-1])
     # An all-occupied grid samples the whole chord in the box.
     full = torch.ones(16**3, dtype=torch.bool)
-    r, t0, t1 = march(origins, directions, near, far, AABB, full, 0.05, jitter=False)
+    r, t0, t1 = march_t(origins, directions, near, far, full, 0.05)
     assert (r == 0).sum() == 40 and (r == 1).sum() == 40 and (r == 2).sum() == 0
 
 
 def test_grid_state_round_trips_through_state_dict():
-    grid = OccupancyGrid(AABB, resolution=8)
-    grid.update(sphere_density, step_size=0.01, all_cells=True)
-    other = OccupancyGrid(AABB, resolution=8)
+    grid = OccupancyGrid(resolution=8)
+    grid.update(opacity(sphere_density), all_cells=True)
+    other = OccupancyGrid(resolution=8)
     other.load_state_dict(grid.state_dict())
     assert torch.equal(other.occupied, grid.occupied) and torch.equal(other.occs, grid.occs)
     assert not other.occupied.all()
@@ -104,8 +116,8 @@ def test_grid_state_round_trips_through_state_dict():
 def test_grid_update_refreshes_every_occupied_cell_when_few_are():
     """After warm-up an update evaluates n/4 random cells and the occupied ones: all of them when
     at most n/4 are occupied (as nerfacc), not a draw with replacement that misses about a third."""
-    grid = OccupancyGrid(AABB, resolution=8)
-    grid.update(sphere_density, step_size=0.01, all_cells=True)
+    grid = OccupancyGrid(resolution=8)
+    grid.update(opacity(sphere_density), all_cells=True)
     occupied = torch.nonzero(grid.occupied).flatten()
     assert 0 < occupied.numel() <= grid.occs.numel() // 4
     seen = []
@@ -115,7 +127,7 @@ def test_grid_update_refreshes_every_occupied_cell_when_few_are():
         return torch.zeros(positions.shape[0], 1)
 
     torch.manual_seed(0)
-    grid.update(spy, step_size=0.01, all_cells=False)
+    grid.update(spy, all_cells=False)
     evaluated = torch.cat(seen)
     index = grid.cell_positions(torch.arange(512), jitter=False)  # cell centres
     cell_of = ((evaluated - AABB[0]) / 2.0 * 8).long().clamp(0, 7)
@@ -123,7 +135,7 @@ def test_grid_update_refreshes_every_occupied_cell_when_few_are():
     assert set(occupied.tolist()) <= cells
     assert index.shape == (512, 3)
     # With more occupied cells than n/4, n/4 distinct ones are drawn.
-    full = OccupancyGrid(AABB, resolution=8)
+    full = OccupancyGrid(resolution=8)
     seen.clear()
-    full.update(spy, step_size=0.01, all_cells=False)
+    full.update(spy, all_cells=False)
     assert torch.cat(seen).shape[0] == 2 * (512 // 4)

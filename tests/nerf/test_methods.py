@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from vanilla_nerf_pe.core import metrics
+from vanilla_nerf_pe.nerf.data import BLENDER_NEAR_FAR
 from vanilla_nerf_pe.nerf.method_configs import METHODS, config_yaml
 from vanilla_nerf_pe.nerf.model import PAPER_DIFFERENCES, VanillaNeRFPEModelConfig
 from vanilla_nerf_pe.nerf.schedulers import NeRFDecaySchedulerConfig, exponential_decay
@@ -38,8 +39,9 @@ def test_paper_defaults():
     net = model.network
     assert (net.kind, net.pe_num_frequencies, model.direction_frequencies) == ("pe", 10, 4)
     assert (net.num_layers, net.width, net.skip_connections, model.color_width) == (8, 256, (4,), 128)
-    assert model.collider_params == {"near_plane": 2.0, "far_plane": 6.0}
-    assert model.background_color == "white" and model.density_bias == 0.0 and model.sampler == "hierarchical"
+    # Blender's near 2, far 6 and white background come from the dataparser (BLENDER_NEAR_FAR, "auto")
+    assert model.collider_params is None and model.scene == "auto" and BLENDER_NEAR_FAR == (2.0, 6.0)
+    assert model.background_color == "auto" and model.density_bias == 0.0 and model.sampler == "hierarchical"
     assert cfg.pipeline.datamanager.train_num_rays_per_batch == 4096
     optimizer = cfg.optimizers["fields"]["optimizer"]
     assert (optimizer.lr, optimizer.eps) == (5e-4, 1e-7)  # Adam's epsilon: the paper's 1e-7

@@ -20,6 +20,7 @@ AABB = torch.tensor([[-1.5] * 3, [1.5] * 3])
 def make_config(network=None, **overrides) -> VanillaNeRFPEModelConfig:
     net = dataclasses.replace(nerf_network(), num_layers=3, width=32, skip_connections=(2,), **(network or {}))
     overrides.setdefault("hierarchical", HierarchicalSamplerConfig(num_coarse_samples=8, num_importance_samples=16))
+    overrides.setdefault("collider_params", {"near_plane": 2.0, "far_plane": 6.0})  # no cameras to derive them from
     return VanillaNeRFPEModelConfig(network=net, color_width=16, **overrides)
 
 
@@ -115,8 +116,8 @@ def test_none_kind_is_raw_xyz():
 def test_space_outside_the_scene_box_is_empty():
     """The periodic encoding would give a point outside the box the features of one inside it."""
     field = make_model().field
-    inside = torch.tensor([[0.0, 0.3, -1.15]])
-    outside = inside + torch.tensor([[0.0, 0.0, 3.0]])  # normalised: period 2 of the encoding
+    inside = torch.tensor([[0.0, 0.2, -0.77]])  # unit coordinates (the box scaled to [-1, 1]^3)
+    outside = inside + torch.tensor([[0.0, 0.0, 2.0]])  # period 2 of the encoding
     with torch.no_grad():
         assert float(field.density(inside)) > 0
         assert float(field.density(outside)) == 0.0
@@ -186,7 +187,7 @@ def test_fourier_matrix_is_part_of_the_checkpoint():
     [
         ({"network": {"kind": "hash"}}, "network.kind 'hash': choose one of none, pe, fourier, siren"),
         ({"sampler": "grid"}, "sampler 'grid': choose one of hierarchical, proposal, occupancy"),
-        ({"sampler": "occupancy", "background_color": "last_sample"}, "occupancy sampler"),
+        ({"scene": "spherical"}, "scene 'spherical': choose one of auto, bounded, forward-facing, unbounded"),
         ({"sampler": "occupancy", "distortion_loss_mult": 0.1}, "distortion-loss-mult"),
         ({"sampler": "proposal", "proposal": ProposalSamplerConfig(num_proposal_samples_per_ray=())}, "at least one entry"),
         ({"precision": "float16"}, "precision 'float16': choose one of float32, bfloat16, auto"),
@@ -246,11 +247,11 @@ def test_siren_field_refuses_bfloat16_but_auto_keeps_it_float32(monkeypatch):
 
     small = dataclasses.replace(nerf_network(), num_layers=2, width=8)
     with pytest.raises(InputError, match="does not suit SIREN"):
-        NeRFField(AABB, dataclasses.replace(small, kind="siren"), precision="bfloat16")
+        NeRFField(dataclasses.replace(small, kind="siren"), precision="bfloat16")
     monkeypatch.setattr(precision_module, "cpu_has_native_bfloat16", lambda: True)
     cpu = torch.device("cpu")
-    assert NeRFField(AABB, dataclasses.replace(small, kind="siren"), precision="auto").compute_dtype(cpu) == torch.float32
-    assert NeRFField(AABB, dataclasses.replace(small, kind="fourier"), precision="auto").compute_dtype(cpu) == torch.bfloat16
+    assert NeRFField(dataclasses.replace(small, kind="siren"), precision="auto").compute_dtype(cpu) == torch.float32
+    assert NeRFField(dataclasses.replace(small, kind="fourier"), precision="auto").compute_dtype(cpu) == torch.bfloat16
 
 
 @pytest.mark.parametrize("sampler", ["hierarchical", "occupancy"])
@@ -310,7 +311,8 @@ def test_bfloat16_row_buckets_are_invisible(monkeypatch):
 
 
 def test_distortion_loss_of_the_model_uses_the_rays_near_and_far():
-    """Defect found in review: the loss was normalised by each ray's first and last sampled endpoint."""
+    """Defect found in review: the loss was normalised by each ray's first and last sampled endpoint.
+    It works in s, which for a bounded scene is (t - near) / (far - near) with the scene's near and far."""
     from vanilla_nerf_pe.nerf.losses import distortion_loss
 
     model = make_model(sampler="proposal", distortion_loss_mult=0.5)
@@ -319,7 +321,9 @@ def test_distortion_loss_of_the_model_uses_the_rays_near_and_far():
     out = model(bundle)
     samples = out["samples"]
     losses = model.get_loss_dict(out, {"image": torch.rand(64, 3)})
-    expected = 0.5 * distortion_loss(samples.t, out["weights"], torch.full((64, 1), 2.0), torch.full((64, 1), 6.0))
+    t = torch.cat([samples.t_starts, samples.t_ends[..., -1:]], dim=-1)
+    torch.testing.assert_close(samples.s, (t - 2.0) / 4.0)
+    expected = 0.5 * distortion_loss(samples.s, out["weights"])
     torch.testing.assert_close(losses["distortion_loss"], expected)
 
 

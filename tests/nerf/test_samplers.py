@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-from nerfstudio.cameras.rays import RayBundle
 
 from vanilla_nerf_pe.core import stepfun
 from vanilla_nerf_pe.core.errors import InputError
@@ -24,6 +23,7 @@ from vanilla_nerf_pe.nerf.samplers import (
     ProposalSamplerConfig,
     render_bins,
 )
+from vanilla_nerf_pe.nerf.scene import SceneSpace
 
 AABB = torch.tensor([[-1.0] * 3, [1.0] * 3])
 SLAB = (0.2, 0.6)  # x range of the slab
@@ -45,13 +45,17 @@ class SlabField(torch.nn.Module):
         return COLOUR.expand(*feature.shape[:-1], 3)
 
 
-def bundle(n=4, near=2.0, far=6.0):
+SPACE = SceneSpace("bounded", AABB, (2.0, 6.0))  # unit coordinates are world coordinates
+
+
+def bundle(n=4):
     origins = torch.tensor([[-3.0, 0.1, -0.2]]).repeat(n, 1)
     directions = torch.tensor([[1.0, 0.0, 0.0]]).repeat(n, 1)
-    return RayBundle(
-        origins=origins, directions=directions, pixel_area=torch.ones(n, 1),
-        nears=torch.full((n, 1), near), fars=torch.full((n, 1), far),
-    )
+    return SPACE.rays(origins, directions)
+
+
+def endpoints(samples):
+    return torch.cat([samples.t_starts, samples.t_ends[..., -1:]], dim=-1)
 
 
 def slab_closed_form():
@@ -68,9 +72,9 @@ def make_sampler(kind):
         return HierarchicalSampler(HierarchicalSamplerConfig(num_coarse_samples=128, num_importance_samples=256), slab)  # type: ignore[arg-type]
     if kind == "proposal":
         return ProposalSampler(ProposalSamplerConfig(num_proposal_samples_per_ray=(256,), num_nerf_samples_per_ray=256), [slab])  # type: ignore[list-item]
-    sampler = OccupancySampler(OccupancySamplerConfig(grid_resolution=32, render_step_size=0.002, early_stop_eps=0.0), AABB)
+    sampler = OccupancySampler(OccupancySamplerConfig(grid_resolution=32, render_step_size=0.002, early_stop_eps=0.0))
     for _ in range(16):  # each update probes one random point per cell: the cells at the faces need a few
-        sampler.update_grid(slab, step=0)  # type: ignore[arg-type]
+        sampler.update_grid(slab, SPACE, step=0)  # type: ignore[arg-type]
     return sampler
 
 
@@ -100,27 +104,29 @@ def test_hierarchical_fine_pass_sees_coarse_plus_importance_bins_and_renders_a_c
 def test_proposal_bins_concentrate_on_the_slab_and_levels_feed_the_interlevel_loss():
     sampler = ProposalSampler(ProposalSamplerConfig(num_proposal_samples_per_ray=(64,), num_nerf_samples_per_ray=32), [SlabField()]).train()  # type: ignore[list-item]
     samples = sampler(bundle(), SlabField(), None)  # type: ignore[arg-type]
-    assert samples.t.shape == (4, 33) and len(samples.levels) == 1 and samples.levels[0][0].shape == (4, 65)
-    inside = ((samples.t > 3.2 - 0.07) & (samples.t < 3.6 + 0.07)).float().mean()
+    t = endpoints(samples)
+    assert t.shape == (4, 33) and len(samples.levels) == 1 and samples.levels[0][0].shape == (4, 65)
+    inside = ((t > 3.2 - 0.07) & (t < 3.6 + 0.07)).float().mean()
     assert inside > 0.9  # the slab is a tenth of [2, 6]; the resampled bins sit on it
+    torch.testing.assert_close(samples.s, (t - 2.0) / 4.0)  # the bins in s, for the losses
     w = torch.rand(4, 32)
-    assert set(sampler.losses(samples, samples.t, w)) == {"interlevel_loss"}
+    assert set(sampler.losses(samples, samples.s, w)) == {"interlevel_loss"}
 
 
 def test_occupancy_sampler_skips_empty_space_and_stops_early():
     torch.manual_seed(0)
-    sampler = OccupancySampler(OccupancySamplerConfig(grid_resolution=32, render_step_size=0.01, early_stop_eps=1e-2), AABB)
+    sampler = OccupancySampler(OccupancySamplerConfig(grid_resolution=32, render_step_size=0.01, early_stop_eps=1e-2))
     for _ in range(16):  # one random point per cell and update: the cells at the slab's faces need a few
-        sampler.update_grid(SlabField(), step=0)  # type: ignore[arg-type]
+        sampler.update_grid(SlabField(), SPACE, step=0)  # type: ignore[arg-type]
     sampler.eval()
     samples = sampler(bundle(1), SlabField(), torch.ones(3))  # type: ignore[arg-type]
     # Marched: only the occupied cells around the slab (about 0.4 units of the 2-unit chord);
     # rendered: those in front of the point where the transmittance falls below 1e-2 (ln 100 / 5 = 0.92 > 0.4: all).
     assert 40 <= samples.stats["marched_per_ray"].item() < 60
     assert samples.t_starts.min() >= 3.2 - 2 * 2.0 / 32 and samples.t_ends.max() <= 3.6 + 2 * 2.0 / 32
-    dense = OccupancySampler(OccupancySamplerConfig(grid_resolution=32, render_step_size=0.01, early_stop_eps=0.5), AABB)
+    dense = OccupancySampler(OccupancySamplerConfig(grid_resolution=32, render_step_size=0.01, early_stop_eps=0.5))
     for _ in range(16):
-        dense.update_grid(SlabField(), step=0)  # type: ignore[arg-type]
+        dense.update_grid(SlabField(), SPACE, step=0)  # type: ignore[arg-type]
     early = dense.eval()(bundle(1), SlabField(), torch.ones(3))  # type: ignore[arg-type]
     assert early.stats["num_samples"].item() < samples.stats["num_samples"].item()  # transmittance 0.5 after ln 2 / 5 = 0.14
 
@@ -129,16 +135,16 @@ def test_dense_and_occupancy_rendering_of_the_same_field_agree():
     """A NeRF field (random weights) rendered with 2048 stratified bins and with the occupancy
     sampler (all cells occupied at first, 0.004 steps): the same integral."""
     torch.manual_seed(0)
-    field = NeRFField(AABB, dataclasses.replace(nerf_network(), num_layers=2, width=32, pe_num_frequencies=2), color_width=16, density_bias=-1.0)
+    field = NeRFField(dataclasses.replace(nerf_network(), num_layers=2, width=32, pe_num_frequencies=2), color_width=16, density_bias=-1.0)
     g = torch.Generator().manual_seed(2)
     origins = torch.nn.functional.normalize(torch.randn(32, 3, generator=g), dim=-1) * 3.0
     directions = torch.nn.functional.normalize(-origins + 0.3 * torch.randn(32, 3, generator=g), dim=-1)
-    rays = RayBundle(origins=origins, directions=directions, pixel_area=torch.ones(32, 1), nears=torch.full((32, 1), 1.0), fars=torch.full((32, 1), 5.0))
+    rays = SceneSpace("bounded", AABB, (1.0, 5.0)).rays(origins, directions)
     white = torch.ones(3)
     with torch.no_grad():
-        t = stepfun.stratified_t(rays.nears, rays.fars, 2048, jitter=False)
-        dense = render_bins(field, rays, t[:, :-1], t[:, 1:], rays.fars, white)
-        sampler = OccupancySampler(OccupancySamplerConfig(grid_resolution=16, render_step_size=0.004, early_stop_eps=1e-4), AABB).eval()
+        t = stepfun.stratified_t(rays.near, rays.far, 2048, jitter=False)
+        dense = render_bins(field, rays, t[:, :-1], t[:, 1:], rays.far, white)
+        sampler = OccupancySampler(OccupancySamplerConfig(grid_resolution=16, render_step_size=0.004, early_stop_eps=1e-4)).eval()
         samples = sampler(rays, field, white)
         packed = render_bins(field, rays, samples.t_starts, samples.t_ends, samples.far, white, samples.ray_indices)
     assert 0.05 < dense["accumulation"].mean() < 0.95  # neither empty nor opaque
@@ -149,29 +155,28 @@ def test_dense_and_occupancy_rendering_of_the_same_field_agree():
 def test_distortion_loss_is_normalised_by_near_and_far():
     """mip-NeRF 360's s-space: distances / (far - near), not the first and last sampled endpoints,
     so a ray whose bins already sit on a 0.1-wide surface is not penalised 40 times over."""
-    near, far = torch.tensor([[2.0]]), torch.tensor([[6.0]])
     t = torch.linspace(3.3, 3.4, 11)[None]  # proposal bins concentrated on a surface
     w = torch.full((1, 10), 0.1)
-    s = (t - 2.0) / 4.0
-    torch.testing.assert_close(distortion_loss(t, w, near, far), stepfun.distortion_loss(s, w).mean())
+    s = bundle(1).t_to_s(t)
+    torch.testing.assert_close(s, (t - 2.0) / 4.0)
     # Closed form: uniform weight over an interval of length l in s has loss l / 3 (inter + intra terms).
-    assert distortion_loss(t, w, near, far).item() == pytest.approx(0.1 / 4.0 / 3.0, rel=1e-3)
+    assert distortion_loss(s, w).item() == pytest.approx(0.1 / 4.0 / 3.0, rel=1e-3)
 
 
 def test_sampler_options_are_checked_with_their_flag_names():
     with pytest.raises(InputError, match="hierarchical.num-coarse-samples"):
-        HierarchicalSamplerConfig(num_coarse_samples=0).setup(AABB, lambda *a: SlabField())  # type: ignore[arg-type, return-value]
+        HierarchicalSamplerConfig(num_coarse_samples=0).setup(lambda *a: SlabField())  # type: ignore[arg-type, return-value]
     with pytest.raises(InputError, match="occupancy.render-step-size"):
-        OccupancySamplerConfig(render_step_size=0).setup(AABB, lambda *a: SlabField())  # type: ignore[arg-type, return-value]
+        OccupancySamplerConfig(render_step_size=0).setup(lambda *a: SlabField())  # type: ignore[arg-type, return-value]
 
 
 @pytest.mark.parametrize("kind", ["none", "pe", "fourier", "siren"])
 def test_fields_of_every_kind_give_density_and_colour(kind):
-    f = NeRFField(AABB, dataclasses.replace(nerf_network(), kind=kind, num_layers=3, width=32, skip_connections=(2,), fourier_num_features=8), color_width=16)
+    f = NeRFField(dataclasses.replace(nerf_network(), kind=kind, num_layers=3, width=32, skip_connections=(2,), fourier_num_features=8), color_width=16)
     sigma, feature = f.density_and_feature(torch.rand(10, 3) - 0.5)
     rgb = f.color(feature, torch.nn.functional.normalize(torch.randn(10, 3), dim=-1))
     assert sigma.shape == (10, 1) and (sigma >= 0).all() and rgb.shape == (10, 3)
     torch.testing.assert_close(f.density(torch.zeros(2, 3)), f.density_and_feature(torch.zeros(2, 3))[0])
-    proposal = NeRFField(AABB, dataclasses.replace(nerf_network(), kind=kind, num_layers=2, width=8), color_width=None)
+    proposal = NeRFField(dataclasses.replace(nerf_network(), kind=kind, num_layers=2, width=8), color_width=None)
     with pytest.raises(RuntimeError, match="without a colour branch"):
         proposal.color(torch.zeros(1, 8), torch.zeros(1, 3))

@@ -25,6 +25,10 @@ import torch
 from torch import Tensor, nn
 
 
+UNIT_BOX = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
+"""The box of the unit coordinates (:mod:`vanilla_nerf_pe.core.space`) that the grid covers."""
+
+
 def ray_aabb_intersect(origins: Tensor, directions: Tensor, aabb: Tensor) -> Tuple[Tensor, Tensor]:
     """Entry and exit distances of rays through an axis-aligned box (the slab method).
 
@@ -59,100 +63,94 @@ def cell_indices(positions: Tensor, aabb: Tensor, resolution: int) -> Tuple[Tens
 
 
 def march(
-    origins: Tensor,
-    directions: Tensor,
-    near: Tensor,
-    far: Tensor,
-    aabb: Tensor,
-    occupied: Tensor,
+    m_min: Tensor,
+    m_max: Tensor,
     step_size: float,
     jitter: bool,
+    occupied: Tensor,
+    unit_positions: Callable[[slice, Tensor], Tensor],
     max_samples_per_chunk: int = 1 << 22,
 ) -> Tuple[Tensor, Tensor, Tensor]:
-    """Bins of length ``step_size`` along each ray, inside the box and in occupied cells, packed.
+    """Bins of length ``step_size`` along each ray whose midpoint falls in an occupied cell, packed.
 
-    Each ray starts at ``max(near, box entry)`` (plus a uniform random fraction of a step in
-    training, so every point is a bin centre over time) and stops at ``min(far, box exit)``.
+    Marching runs in a coordinate ``m`` along each ray: the distance t, or a normalised s that the
+    caller maps to t (unbounded scenes march evenly in s). Each ray starts at ``m_min`` (plus a
+    uniform random fraction of a step in training, so every point is a bin centre over time) and
+    stops at ``m_max``.
 
     Args:
-        origins, directions: [R, 3] (unit directions: distances are then metric).
-        near, far: [R, 1].
-        aabb: [2, 3] the grid's box.
-        occupied: [resolution^3] bool, the grid's mask (flat, x-major).
-        step_size: bin length.
-        jitter: random start offset (training); otherwise the first bin starts at the entry.
+        m_min, m_max: [R] the rays' ranges (``m_min >= m_max``: the ray has no bins).
+        step_size: bin length in m.
+        jitter: random start offset (training); otherwise the first bin starts at ``m_min``.
+        occupied: [resolution^3] bool, the grid's mask (flat, x-major) over the unit box [-1, 1]^3.
+        unit_positions: (rays slice, m [r, S]) -> unit coordinates [r, S, 3] of those rays at m.
         max_samples_per_chunk: candidate bins examined at once, bounding memory.
 
     Returns:
-        ray_indices: [N] long, sorted; t_starts, t_ends: [N].
+        ray_indices: [N] long, sorted; m_starts, m_ends: [N].
     """
     resolution = round(occupied.numel() ** (1.0 / 3.0))
     if resolution**3 != occupied.numel():
         raise ValueError(f"occupied must have resolution^3 entries, got {occupied.numel()}")
-    num_rays = origins.shape[0]
-    t_box_min, t_box_max = ray_aabb_intersect(origins, directions, aabb)
-    t_min = torch.maximum(near[:, 0], t_box_min)
-    t_max = torch.minimum(far[:, 0], t_box_max)
+    num_rays = m_min.shape[0]
     if jitter:
-        t_min = t_min + torch.rand_like(t_min) * step_size
-    hit = t_max > t_min
+        m_min = m_min + torch.rand_like(m_min) * step_size
+    hit = m_max > m_min
     if not bool(hit.any()):
-        empty = torch.zeros(0, device=origins.device)
+        empty = torch.zeros(0, device=m_min.device)
         return empty.long(), empty, empty
-    num_steps = int(torch.ceil(((t_max - t_min)[hit]).max() / step_size).item())
+    num_steps = int(torch.ceil(((m_max - m_min)[hit]).max() / step_size).item())
     rays_per_chunk = max(1, max_samples_per_chunk // max(num_steps, 1))
-    k = torch.arange(num_steps, device=origins.device, dtype=origins.dtype)
-    out_r, out_t0, out_t1 = [], [], []
+    k = torch.arange(num_steps, device=m_min.device, dtype=m_min.dtype)
+    box = UNIT_BOX.to(m_min.device)
+    out_r, out_m0, out_m1 = [], [], []
     for start in range(0, num_rays, rays_per_chunk):
         sl = slice(start, start + rays_per_chunk)
-        t0 = t_min[sl, None] + k * step_size  # [r, S]
-        t1 = torch.minimum(t0 + step_size, t_max[sl, None])
-        mid = 0.5 * (t0 + t1)
-        index, _ = cell_indices(origins[sl, None] + directions[sl, None] * mid[..., None], aabb, resolution)
-        keep = (t0 < t_max[sl, None]) & occupied[index]
+        m0 = m_min[sl, None] + k * step_size  # [r, S]
+        m1 = torch.minimum(m0 + step_size, m_max[sl, None])
+        index, _ = cell_indices(unit_positions(sl, 0.5 * (m0 + m1)), box, resolution)
+        keep = (m0 < m_max[sl, None]) & occupied[index]
         r, s = torch.nonzero(keep, as_tuple=True)
         out_r.append(r + start)
-        out_t0.append(t0[r, s])
-        out_t1.append(t1[r, s])
-    return torch.cat(out_r), torch.cat(out_t0), torch.cat(out_t1)
+        out_m0.append(m0[r, s])
+        out_m1.append(m1[r, s])
+    return torch.cat(out_r), torch.cat(out_m0), torch.cat(out_m1)
 
 
 class OccupancyGrid(nn.Module):
     """The grid's state: ``occs`` (float opacity estimate per cell) and ``occupied`` (bool mask).
 
     Both are buffers, so the grid travels in nerfstudio checkpoints and a resumed or reloaded model
-    skips the same space. All cells start occupied.
+    skips the same space. All cells start occupied. The grid covers the unit box [-1, 1]^3 of
+    :mod:`vanilla_nerf_pe.core.space`, whatever the scene kind.
 
     Args:
-        aabb: [2, 3] the box the grid covers.
         resolution: cells per side.
     """
 
     occs: Tensor
     occupied: Tensor
 
-    def __init__(self, aabb: Tensor, resolution: int = 64) -> None:
+    def __init__(self, resolution: int = 64) -> None:
         super().__init__()
         if resolution < 1:
             raise ValueError(f"occupancy grid resolution must be >= 1, got {resolution}")
         self.resolution = resolution
-        self.register_buffer("aabb", aabb.detach().clone().float())
         self.register_buffer("occs", torch.zeros(resolution**3))
         self.register_buffer("occupied", torch.ones(resolution**3, dtype=torch.bool))
 
     def cell_positions(self, index: Tensor, jitter: bool = True) -> Tensor:
-        """World positions [K, 3] in the cells of flat ``index`` [K]: a uniform random point of
+        """Unit coordinates [K, 3] in the cells of flat ``index`` [K]: a uniform random point of
         each cell, or its centre."""
         res = self.resolution
-        ijk = torch.stack([index // (res * res), (index // res) % res, index % res], dim=-1).to(self.aabb.dtype)
+        ijk = torch.stack([index // (res * res), (index // res) % res, index % res], dim=-1).float()
         offset = torch.rand_like(ijk) if jitter else torch.full_like(ijk, 0.5)
-        return self.aabb[0] + (ijk + offset) / res * (self.aabb[1] - self.aabb[0])
+        return (ijk + offset) / res * 2.0 - 1.0
 
     @torch.no_grad()
     def update(
         self,
-        density_fn: Callable[[Tensor], Tensor],
-        step_size: float,
+        opacity_fn: Callable[[Tensor], Tensor],
         all_cells: bool,
         decay: float = 0.95,
         threshold: float = 0.01,
@@ -161,8 +159,8 @@ class OccupancyGrid(nn.Module):
         """One update from the field (nerfacc's ``_update``).
 
         Args:
-            density_fn: positions [K, 3] -> sigma [K] or [K, 1].
-            step_size: the marching step; ``occ = sigma * step_size`` is the opacity of one bin.
+            opacity_fn: unit coordinates [K, 3] -> ``occ`` [K] or [K, 1], the opacity ``sigma * step
+                length`` of one marching step there.
             all_cells: evaluate every cell (warm-up); otherwise n/4 uniformly drawn cells and every
                 occupied cell, or n/4 distinct occupied cells where more are occupied (nerfacc
                 re-evaluates all occupied cells when there are at most n/4).
@@ -181,7 +179,7 @@ class OccupancyGrid(nn.Module):
                 occupied = occupied[torch.randperm(occupied.numel(), device=device)[: n // 4]]
             index = torch.cat([index, occupied])
         positions = self.cell_positions(index)
-        occ = torch.cat([density_fn(positions[i : i + chunk]).reshape(-1) for i in range(0, len(index), chunk)]) * step_size
+        occ = torch.cat([opacity_fn(positions[i : i + chunk]).reshape(-1) for i in range(0, len(index), chunk)])
         self.occs[index] = torch.maximum(self.occs[index] * decay, occ.to(self.occs.dtype))
         self.occupied.copy_(self.occs > torch.clamp(self.occs.mean(), max=threshold))
 

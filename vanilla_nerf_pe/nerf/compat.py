@@ -86,7 +86,15 @@ class DataParallelPipeline(_CPUDataParallel, VanillaPipeline):
 
 
 class DataParallelDynamicBatchPipeline(_CPUDataParallel, DynamicBatchPipeline):
-    """nerfstudio's ``DynamicBatchPipeline``, data-parallel on CPU too."""
+    """nerfstudio's ``DynamicBatchPipeline``, data-parallel on CPU too, with the batch bounded.
+
+    nerfstudio scales the next batch by ``target / samples of the last batch`` without a bound: a
+    batch whose rays found almost no occupied space (a scene whose geometry does not fit the
+    model's, or the first steps on a new capture) asked for 206 GB of rays."""
+
+    def _update_dynamic_num_rays_per_batch(self, num_samples_per_batch: int) -> None:
+        super()._update_dynamic_num_rays_per_batch(num_samples_per_batch)
+        self.dynamic_num_rays_per_batch = min(max(self.dynamic_num_rays_per_batch, 1), self.config.max_num_rays_per_batch)
 
 
 @dataclass
@@ -97,6 +105,8 @@ class DataParallelPipelineConfig(VanillaPipelineConfig):
 @dataclass
 class DataParallelDynamicBatchPipelineConfig(DynamicBatchPipelineConfig):
     _target: Type = field(default_factory=lambda: DataParallelDynamicBatchPipeline)
+    max_num_rays_per_batch: int = 1 << 13
+    """the most rays of one training batch, whatever the last batch's samples per ray."""
 
 
 def distributed_worker(

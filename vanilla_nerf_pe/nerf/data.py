@@ -31,6 +31,9 @@ from nerfstudio.data.datasets.base_dataset import InputDataset
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.nerf.compat import float32_cameras
 
+BLENDER_NEAR_FAR = (2.0, 6.0)
+"""near and far of NeRF's Blender scenes (the paper's and its code's)."""
+
 # Pillow image modes that nerfstudio's InputDataset.get_numpy_image turns into a correct uint8
 # (H, W, 3 or 4) array.
 SUPPORTED_MODES = ("RGB", "RGBA", "L")
@@ -141,13 +144,21 @@ def check_blender_scene(data: Path, splits: Iterable[str] = ("train", "val")) ->
 
 
 class CheckedDataManager(VanillaDataManager[InputDataset]):
-    """nerfstudio's VanillaDataManager that first checks a Blender scene with ``check_blender_scene``."""
+    """nerfstudio's VanillaDataManager that first checks a Blender scene with ``check_blender_scene``
+    and hands the model the training cameras (``metadata["train_cameras"]``) and NeRF's near and far
+    for Blender scenes (``metadata["near_far"]``), from which it chooses its scene kind."""
 
     def __init__(self, config: VanillaDataManagerConfig, device="cpu", test_mode="val", world_size=1, local_rank=0, **kwargs):
         if isinstance(config.dataparser, BlenderDataParserConfig):
             data = config.data if config.data is not None else config.dataparser.data
             check_blender_scene(Path(data), ("train", "test" if test_mode in ("test", "inference") else "val"))
         super().__init__(config, device=device, test_mode=test_mode, world_size=world_size, local_rank=local_rank, **kwargs)
+        # What the model's scene kind is chosen from (nerfstudio hands the model this metadata, not
+        # the cameras): the training cameras, and for Blender scenes NeRF's near and far.
+        metadata = self.train_dataset.metadata
+        metadata.setdefault("train_cameras", self.train_dataset.cameras)
+        if isinstance(config.dataparser, BlenderDataParserConfig):
+            metadata.setdefault("near_far", BLENDER_NEAR_FAR)
 
     # float32 cameras: see vanilla_nerf_pe.nerf.compat (nerfstudio's Blender parser gives float64 focal lengths).
     def create_train_dataset(self) -> InputDataset:

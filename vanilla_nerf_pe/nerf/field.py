@@ -2,15 +2,15 @@
 
 Architecture of Mildenhall et al. 2020 (fig. 7): the coordinate network
 (:class:`~vanilla_nerf_pe.core.network.CoordinateNetwork`: ``pe``, ``fourier``, ``siren`` or
-``none``, see there) maps a position normalised to the scene box to a ``width``-wide trunk
+``none``, see there) maps a position in unit coordinates (the scene box, NDC or contracted space
+scaled to [-1, 1]^3, :mod:`vanilla_nerf_pe.nerf.scene`) to a ``width``-wide trunk
 output; a linear head gives the density sigma and a linear layer a ``width``-wide feature; the
 feature, concatenated with the encoded view direction, goes through one ReLU layer of
 ``color_width`` units and a sigmoid to RGB. Without ``color_width`` the field is density-only:
 mip-NeRF 360's proposal networks.
 
-Space outside the scene box has no density: the positional encoding is periodic (period 2 in the
-normalised coordinates), so a sample outside [-1, 1] would otherwise get the features of a point
-inside the box.
+Space outside the unit box has no density: the positional encoding is periodic (period 2 in unit
+coordinates), so a sample outside [-1, 1] would otherwise get the features of a point inside.
 
 Precision (:mod:`vanilla_nerf_pe.core.precision`): the MLPs may run under bfloat16 autocast, while
 the encodings, the density activation and the colour sigmoid stay float32; every output is
@@ -38,17 +38,10 @@ DensityActivation = Literal["relu", "softplus"]
 T = TypeVar("T")
 
 
-def normalize_to_aabb(positions: Tensor, aabb: Tensor) -> Tensor:
-    """Positions [..., 3] in the box aabb [2, 3] (min, max corners) mapped to [-1, 1]; positions
-    outside the box map outside [-1, 1]."""
-    return 2.0 * (positions - aabb[0]) / (aabb[1] - aabb[0]) - 1.0
-
-
 class NeRFField(nn.Module):
     """A radiance field (see the module docstring).
 
     Args:
-        aabb: [2, 3] scene box (a buffer, so it travels with the checkpoint).
         network: the coordinate network's options.
         direction_frequencies: L of the view direction's positional encoding (NeRF: 4).
         color_width: width of the view-dependent layer (NeRF: 128); None: a density-only field.
@@ -63,7 +56,6 @@ class NeRFField(nn.Module):
 
     def __init__(
         self,
-        aabb: Tensor,
         network: CoordinateNetworkConfig,
         direction_frequencies: int = 4,
         color_width: Optional[int] = 128,
@@ -77,7 +69,6 @@ class NeRFField(nn.Module):
         if density_activation not in ("relu", "softplus"):
             raise InputError(f"density activation {density_activation!r}: choose relu or softplus")
         self.precision = precision
-        self.register_buffer("aabb", aabb.detach().clone().float())
         self.density_bias = density_bias
         self.rgb_padding = rgb_padding
         self.network = CoordinateNetwork(network, in_dim=3)
@@ -101,10 +92,9 @@ class NeRFField(nn.Module):
             return fn(*inputs)
         return call_in_row_buckets(fn, *inputs)  # type: ignore[return-value]
 
-    def _density_and_feature(self, positions: Tensor, dtype: torch.dtype, feature: bool) -> Tuple[Tensor, Tensor]:
-        x = normalize_to_aabb(positions, self.aabb)
+    def _density_and_feature(self, x: Tensor, dtype: torch.dtype, feature: bool) -> Tuple[Tensor, Tensor]:
         encoded = self.network.encoding(x)  # float32 (see core.precision)
-        with mlp_autocast(dtype, positions.device):
+        with mlp_autocast(dtype, x.device):
             h = self.network.mlp(encoded)
             raw = self.density_head(h)
             out = self.feature_head(h) if feature and self.has_color else h
@@ -113,12 +103,12 @@ class NeRFField(nn.Module):
         return torch.where(inside, sigma, torch.zeros_like(sigma)), out.float()
 
     def density_and_feature(self, positions: Tensor) -> Tuple[Tensor, Tensor]:
-        """sigma [..., 1] and feature [..., width] at world positions [..., 3] (float32)."""
+        """sigma [..., 1] and feature [..., width] at unit coordinates [..., 3] (float32)."""
         dtype = self.compute_dtype(positions.device)
         return self._run(lambda p: self._density_and_feature(p, dtype, feature=True), dtype, positions)
 
     def density(self, positions: Tensor) -> Tensor:
-        """sigma [..., 1] at world positions [..., 3] (no colour branch)."""
+        """sigma [..., 1] at unit coordinates [..., 3] (no colour branch)."""
         dtype = self.compute_dtype(positions.device)
         return self._run(lambda p: self._density_and_feature(p, dtype, feature=False)[0], dtype, positions)
 

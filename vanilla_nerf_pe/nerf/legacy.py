@@ -71,11 +71,22 @@ LEGACY_STATE_KEYS: List[Tuple[str, str]] = [
 ]
 
 
-def migrate_legacy_state(state_dict: Dict[str, Tensor], prefix: str) -> None:
-    """Rename, in place, the keys under ``prefix`` that a checkpoint written before the redesign uses."""
+# Buffers that checkpoints written before the scene kinds hold and today's do not: the world box of
+# each field and of the grid (fields and grid now work in unit coordinates, the box is ``space.aabb``).
+DROPPED_STATE_KEYS = re.compile(r"^(field|sampler\.coarse_field|sampler\.networks\.\d+|sampler\.grid)\.aabb$")
+
+
+def migrate_legacy_state(state_dict: Dict[str, Tensor], prefix: str, space_state: Optional[Dict[str, Tensor]] = None) -> None:
+    """Rename, in place, the keys under ``prefix`` that a checkpoint written before the redesign uses;
+    drop the world boxes of fields and grid; take the scene geometry a checkpoint written before the
+    scene kinds lacks from ``space_state`` (the model's own, built from the same cameras and config)."""
     for key in [k for k in state_dict if k.startswith(prefix)]:
         name = key[len(prefix):]
         for pattern, replacement in LEGACY_STATE_KEYS:
             name = re.sub(pattern, replacement, name)
-        if prefix + name != key:
+        if DROPPED_STATE_KEYS.match(name):
+            del state_dict[key]
+        elif prefix + name != key:
             state_dict[prefix + name] = state_dict.pop(key)
+    for key, value in (space_state or {}).items():
+        state_dict.setdefault(key, value)

@@ -4,8 +4,8 @@
   (NeRF eq. 6), for the final pass and every earlier pass a sampler renders (NeRF's coarse pass).
 - :func:`interlevel_loss`: mip-NeRF 360's proposal loss (eq. 13), summed over proposal levels.
 - :func:`distortion_loss`: mip-NeRF 360's distortion loss (eq. 15) on the final weights, with the
-  distances normalised to each ray's [near, far] (the paper's s-space up to its warp), so that its
-  weight does not depend on the scene's scale or on where a sampler put its first and last bins.
+  distances in each ray's normalised s in [0, 1] (the paper's s-space), so that its weight does not
+  depend on the scene's scale or on where a sampler put its first and last bins.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ def interlevel_loss(t: Tensor, w: Tensor, levels: List[Tuple[Tensor, Tensor]]) -
     return sum((torch.mean(stepfun.interlevel_loss(t, w, t_k, w_k)) for t_k, w_k in levels), torch.zeros((), device=w.device))
 
 
-def distortion_loss(t: Tensor, w: Tensor, near: Tensor, far: Tensor) -> Tensor:
-    """Mean distortion loss of the final bins t [R, n + 1], weights w [R, n], with t mapped to
-    s = (t - near) / (far - near) by the rays' near and far [R, 1]."""
-    s = (t - near) / (far - near).clamp_min(1e-6)
+def distortion_loss(s: Tensor, w: Tensor) -> Tensor:
+    """Mean distortion loss of the final bins in normalised distance s [R, n + 1] (the rays' s-space,
+    :mod:`vanilla_nerf_pe.nerf.scene`) and weights w [R, n]."""
     return torch.mean(stepfun.distortion_loss(s, w))

@@ -5,7 +5,9 @@ The model assembles a field (:mod:`vanilla_nerf_pe.nerf.field`, whose coordinate
 ``--pipeline.model.network.*``) with a sampler (:mod:`vanilla_nerf_pe.nerf.samplers`:
 ``hierarchical``, ``proposal`` or ``occupancy``, each with its option group), renders the
 sampler's bins with :func:`~vanilla_nerf_pe.core.render.composite` and trains with
-:mod:`vanilla_nerf_pe.nerf.losses`. It decides in one place (:meth:`VanillaNeRFPEModel.background`)
+:mod:`vanilla_nerf_pe.nerf.losses`. The scene kind (:mod:`vanilla_nerf_pe.nerf.scene`: bounded,
+forward-facing with NDC rays, unbounded with contraction; ``auto`` chooses from the training
+cameras) decides where rays are sampled and what the field sees. It decides in one place (:meth:`VanillaNeRFPEModel.background`)
 what lies behind the scene, nerfstudio's viewer / ``ns-render`` override included.
 
 Outputs (each ``[num_rays, C]``): ``rgb``, ``depth``, ``accumulation`` of the final pass (the names
@@ -34,12 +36,13 @@ from vanilla_nerf_pe.core import metrics
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.network import CoordinateNetworkConfig
 from vanilla_nerf_pe.core.precision import PRECISIONS, Precision, check_precision, dtype_name
-from vanilla_nerf_pe.core.render import BACKGROUND_KINDS, BackgroundKind, background_color
+from vanilla_nerf_pe.core.render import BACKGROUND_KINDS, background_color
 from vanilla_nerf_pe.nerf.compat import background_override
 from vanilla_nerf_pe.nerf.field import DensityActivation, NeRFField
 from vanilla_nerf_pe.nerf.guard import TrainingGuard
 from vanilla_nerf_pe.nerf.legacy import migrate_legacy_options, migrate_legacy_state
 from vanilla_nerf_pe.nerf.losses import distortion_loss, photometric_loss
+from vanilla_nerf_pe.nerf.scene import SCENE_KINDS, SceneKind, SceneSpace
 from vanilla_nerf_pe.nerf.samplers import (
     Background,
     HierarchicalSamplerConfig,
@@ -50,6 +53,7 @@ from vanilla_nerf_pe.nerf.samplers import (
 )
 
 SamplerKind = Literal["hierarchical", "proposal", "occupancy"]
+BackgroundOption = Literal["auto", "white", "black", "random", "last_sample"]
 SAMPLER_KINDS: Tuple[str, ...] = ("hierarchical", "proposal", "occupancy")
 
 PAPER_DIFFERENCES: Dict[str, Tuple[Any, Any, str]] = {
@@ -80,8 +84,16 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     """NeRF with positional encoding; the defaults are the paper's except PAPER_DIFFERENCES."""
 
     _target: Type = field(default_factory=lambda: VanillaNeRFPEModel)
-    collider_params: Optional[Dict[str, float]] = to_immutable_dict({"near_plane": 2.0, "far_plane": 6.0})
-    """near and far distance of every ray (NeRF's Blender scenes: 2 and 6)."""
+    enable_collider: bool = False
+    """the scene kind sets every ray's near and far (see collider_params)."""
+    collider_params: Optional[Dict[str, float]] = None
+    """{"near_plane": n, "far_plane": f}: near and far of every ray of a bounded scene. None: the
+    dataparser's (Blender: NeRF's 2 and 6), else from the cameras and the scene box."""
+    scene: SceneKind = "auto"
+    """"bounded" (the scene box), "forward-facing" (NDC rays, NeRF appendix C), "unbounded"
+    (mip-NeRF 360's contraction) or "auto": chosen from the training cameras, printed at start."""
+    unbounded_far: float = 1000.0
+    """far distance of unbounded scenes, in radii of the ball around the training cameras."""
     loss_coefficients: Dict[str, float] = to_immutable_dict({"rgb_loss_coarse": 1.0, "rgb_loss_fine": 1.0})
     """weights of the photometric losses of the final pass ("rgb_loss_fine") and of earlier passes
     ("rgb_loss_<pass>", e.g. the hierarchical sampler's coarse pass)."""
@@ -102,9 +114,11 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     """dtype of the fields' matrix products: "float32"; "bfloat16" (autocast around the MLPs; the
     encodings, the rendering and the weights stay float32); "auto": bfloat16 for a ReLU field on a
     CPU with native bfloat16 (AVX512-BF16, AMX), else float32."""
-    background_color: BackgroundKind = "white"
+    background_color: BackgroundOption = "auto"
     """colour behind the scene. "random" trains on a random colour per ray and needs RGBA images
-    (blender-data --alpha-color None); white matches nerfstudio's Blender dataparser."""
+    (blender-data --alpha-color None); "last_sample" is the colour of each ray's last bin (what lies
+    beyond the far bound: sky, far walls). "auto": white for bounded scenes (nerfstudio's Blender
+    dataparser composites on white), last_sample for forward-facing and unbounded ones."""
     sampler: SamplerKind = "hierarchical"
     """"hierarchical" (NeRF's coarse + fine fields), "proposal" (mip-NeRF 360's proposal networks)
     or "occupancy" (occupancy-grid marching with early termination); options in the group of that name."""
@@ -132,21 +146,20 @@ class VanillaNeRFPEModelConfig(ModelConfig):
         self.network.check("--pipeline.model.network.")
         if self.sampler not in SAMPLER_KINDS:
             raise InputError(f"--pipeline.model.sampler {self.sampler!r}: choose one of {', '.join(SAMPLER_KINDS)}")
-        if self.background_color not in BACKGROUND_KINDS:
-            raise InputError(f"--pipeline.model.background-color {self.background_color!r}: choose one of {', '.join(BACKGROUND_KINDS)}")
+        if self.background_color not in ("auto",) + BACKGROUND_KINDS:
+            raise InputError(f"--pipeline.model.background-color {self.background_color!r}: choose one of auto, {', '.join(BACKGROUND_KINDS)}")
+        if self.scene not in SCENE_KINDS:
+            raise InputError(f"--pipeline.model.scene {self.scene!r}: choose one of {', '.join(SCENE_KINDS)}")
+        if self.unbounded_far <= 1.0:
+            raise InputError(f"--pipeline.model.unbounded-far must be > 1 (radii), got {self.unbounded_far}")
         if self.precision not in PRECISIONS:
             raise InputError(f"--pipeline.model.precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         try:
             check_precision(self.precision, self.network.kind == "siren")
         except InputError as exc:
             raise InputError(f"--pipeline.model.precision: {exc}") from None
-        if self.collider_params is None or not self.enable_collider:
-            raise InputError("vanilla-nerf-pe samples between near and far: keep enable_collider and collider_params")
-        if self.sampler == "occupancy" and self.background_color == "last_sample":
-            raise InputError(
-                "--pipeline.model.background-color last_sample needs a last sample on every ray, but the occupancy "
-                "sampler gives rays that miss the scene none: use white, black or random"
-            )
+        if self.collider_params is not None and not {"near_plane", "far_plane"} <= set(self.collider_params):
+            raise InputError("--pipeline.model.collider-params needs near_plane and far_plane")
         if self.sampler == "occupancy" and self.distortion_loss_mult > 0:
             raise InputError(
                 "--pipeline.model.distortion-loss-mult needs the dense bins of the hierarchical or proposal sampler, "
@@ -168,19 +181,26 @@ class VanillaNeRFPEModel(Model):
         super().populate_modules()
         cfg = self.config
         cfg.check()
-        aabb = self.scene_box.aabb
+        metadata = self.kwargs.get("metadata") or {}
+        collider = (cfg.collider_params["near_plane"], cfg.collider_params["far_plane"]) if cfg.collider_params else None
+        self.space, choice = SceneSpace.from_cameras(
+            cfg.scene, self.scene_box.aabb, metadata.get("train_cameras"), metadata, cfg.unbounded_far, collider
+        )
+        CONSOLE.print(f"vanilla-nerf-pe: scene {choice}")
 
         def make_field(num_layers: Optional[int] = None, width: Optional[int] = None, color: bool = True) -> NeRFField:
             network = dataclasses.replace(cfg.network, num_layers=num_layers or cfg.network.num_layers, width=width or cfg.network.width)
             return NeRFField(
-                aabb, network, cfg.direction_frequencies, cfg.color_width if color else None,
+                network, cfg.direction_frequencies, cfg.color_width if color else None,
                 cfg.density_activation, cfg.density_bias, cfg.rgb_padding, cfg.precision,
             )
 
         self.field = make_field()
-        self.sampler = cfg.sampler_config().setup(aabb, make_field)
+        self.sampler = cfg.sampler_config().setup(make_field)
         self.guard = TrainingGuard(cfg.collapse_check_step, cfg.collapse_min_accumulation)
-        self._register_load_state_dict_pre_hook(lambda state_dict, prefix, *args: migrate_legacy_state(state_dict, prefix))
+        self._register_load_state_dict_pre_hook(
+            lambda state_dict, prefix, *args: migrate_legacy_state(state_dict, prefix, self.space.state_dict(prefix=prefix + "space."))
+        )
 
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
         return {"fields": [p for p in self.parameters() if p.requires_grad]}
@@ -190,7 +210,7 @@ class VanillaNeRFPEModel(Model):
         # "auto" depends on the machine: say what it became, since config.yml only says "auto".
         dtype = dtype_name(self.field.compute_dtype(self.device))
         CONSOLE.print(f"vanilla-nerf-pe: field MLPs in {dtype} (--pipeline.model.precision {self.config.precision}, {self.device.type})")
-        return self.guard.callbacks(trainer, self.parameters) + self.sampler.training_callbacks(self.field)
+        return self.guard.callbacks(trainer, self.parameters) + self.sampler.training_callbacks(self.field, self.space)
 
     # rendering ----------------------------------------------------------------------------------
     def background(self, batch_shape: Tuple[int, ...], like: Tensor) -> Background:
@@ -201,14 +221,17 @@ class VanillaNeRFPEModel(Model):
         if override is not None:
             return override.to(like).expand(*batch_shape, 3)
         kind = self.config.background_color
+        if kind == "auto":
+            kind = "white" if self.space.kind == "bounded" else "last_sample"
         if kind == "last_sample":
             return "last_sample"
         return background_color("black" if kind == "random" and not self.training else kind, batch_shape, like)
 
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Any]:  # type: ignore[override]
         background = self.background(ray_bundle.origins.shape[:-1], ray_bundle.origins)
-        samples = self.sampler(ray_bundle, self.field, background)
-        final = render_bins(self.field, ray_bundle, samples.t_starts, samples.t_ends, samples.far, background, samples.ray_indices)
+        rays = self.space.rays(ray_bundle.origins, ray_bundle.directions)
+        samples = self.sampler(rays, self.field, background)
+        final = render_bins(self.field, rays, samples.t_starts, samples.t_ends, samples.far, background, samples.ray_indices)
         outputs: Dict[str, Any] = {k: final[k] for k in ("rgb", "depth", "accumulation")}
         for name, rendered in samples.passes.items():
             outputs.update({f"{k}_{name}": v for k, v in rendered.items()})
@@ -249,7 +272,8 @@ class VanillaNeRFPEModel(Model):
                 )
             return image[..., :3]
         if not isinstance(background, Tensor):
-            background = background_color("white" if self.config.background_color == "white" else "black", image.shape[:-1], image)
+            white = self.config.background_color == "white" or (self.config.background_color == "auto" and self.space.kind == "bounded")
+            background = background_color("white" if white else "black", image.shape[:-1], image)
         alpha = image[..., 3:]
         return image[..., :3] * alpha + background * (1.0 - alpha)
 
@@ -280,10 +304,10 @@ class VanillaNeRFPEModel(Model):
             losses[key] = cfg.loss_coefficients.get(key, 1.0) * photometric_loss(outputs["rgb" + (f"_{name}" if name else "")], target)
         if "samples" in outputs:
             samples, w = outputs["samples"], outputs["weights"]
-            if samples.ray_indices is None:
-                losses.update(self.sampler.losses(samples, samples.t, w))
+            if samples.s is not None:
+                losses.update(self.sampler.losses(samples, samples.s, w))
                 if cfg.distortion_loss_mult > 0:
-                    losses["distortion_loss"] = cfg.distortion_loss_mult * distortion_loss(samples.t, w, samples.near, samples.far)
+                    losses["distortion_loss"] = cfg.distortion_loss_mult * distortion_loss(samples.s, w)
             self.guard.check_batch(losses, outputs["accumulation"])
         return losses
 
@@ -300,8 +324,8 @@ class VanillaNeRFPEModel(Model):
         if lpips is not None:
             metrics_dict["lpips"] = float(lpips(rgb, target))
 
-        assert self.config.collider_params is not None
-        near, far = self.config.collider_params["near_plane"], self.config.collider_params["far_plane"]
+        # bounded scenes' depth on the rays' fixed range; NDC and contracted depths on each image's own
+        near, far = (float(v) for v in self.space.near_far) if self.space.kind == "bounded" else (None, None)
         suffixes = [f"_{name}" if name else "" for name in passes]
         images = {
             "img": torch.cat([target] + [outputs["rgb" + s] for s in suffixes], dim=1),

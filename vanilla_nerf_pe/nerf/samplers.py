@@ -1,6 +1,8 @@
 """The three samplers behind one interface: where along each ray the field is evaluated.
 
-A sampler is called as ``sampler(rays, field, background)`` and returns :class:`Samples`: the final
+A sampler is called as ``sampler(rays, field, background)`` with the scene's rays
+(:class:`~vanilla_nerf_pe.nerf.scene.SceneRays`: bounded, NDC or contracted, see
+:mod:`vanilla_nerf_pe.nerf.scene`) and returns :class:`Samples`: the final
 bins that the model renders with its field (dense ``[R, n]`` or packed ``[N]``, see
 :mod:`vanilla_nerf_pe.core.render`), plus what its losses and metrics need:
 
@@ -8,7 +10,9 @@ bins that the model renders with its field (dense ``[R, n]`` or packed ``[N]``, 
 - ``passes``: earlier renderings trained against the pixel colour (NeRF's coarse pass);
 - ``stats``: per-ray counts for the metrics (``num_samples``, ``evaluations_per_ray``, ...).
 
-The model holds no sampler-kind branches; each sampler's options live in its own config group
+Dense samplers place their bins in the rays' normalised s in [0, 1] (mip-NeRF 360's s-space)
+and map them to distances with the scene's spacing; the occupancy sampler marches in t (bounded,
+forward-facing) or s (unbounded). The model holds no sampler-kind branches; each sampler's options live in its own config group
 (``--pipeline.model.hierarchical.*``, ``.proposal.*``, ``.occupancy.*``).
 
 - :class:`HierarchicalSampler`: NeRF's coarse + fine sampling (Mildenhall et al. 2020, sec. 5.2).
@@ -26,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Literal, Optional, Tuple, Union
 
 import torch
-from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
 from torch import Tensor, nn
 
@@ -36,6 +39,7 @@ from vanilla_nerf_pe.core.occupancy import OccupancyGrid, march
 from vanilla_nerf_pe.core.render import composite, render_weights
 from vanilla_nerf_pe.nerf.field import NeRFField
 from vanilla_nerf_pe.nerf.losses import interlevel_loss
+from vanilla_nerf_pe.nerf.scene import SceneRays, SceneSpace
 
 Background = Union[Tensor, Literal["last_sample"], None]
 """[R, 3] colours (or a [3] colour), "last_sample" (each ray's last bin), or None (composite on nothing)."""
@@ -57,46 +61,37 @@ class Samples:
     """[R, 1] the rays' far bounds."""
     ray_indices: Optional[Tensor] = None
     """[N] ray of each packed bin (sorted); None for dense bins."""
+    s: Optional[Tensor] = None
+    """[R, n + 1] dense bins' endpoints in the rays' normalised s (for the interlevel and distortion
+    losses, which compare bins in s); None for packed bins."""
     levels: List[Tuple[Tensor, Tensor]] = field(default_factory=list)
-    """(t [R, n_k + 1], w [R, n_k]) of each proposal level, for the interlevel loss."""
+    """(s [R, n_k + 1], w [R, n_k]) of each proposal level, for the interlevel loss."""
     passes: Dict[str, Dict[str, Tensor]] = field(default_factory=dict)
     """earlier renderings ({"rgb", "depth", "accumulation"}) by name, each trained on the pixel colour."""
     stats: Dict[str, Tensor] = field(default_factory=dict)
     """per-ray statistics [R, 1]: "num_samples" (bins rendered) and "evaluations_per_ray" always."""
 
-    @property
-    def t(self) -> Tensor:
-        """Dense bins as endpoints [R, n + 1]."""
-        if self.ray_indices is not None:
-            raise ValueError("packed bins have no [R, n + 1] endpoint layout")
-        return torch.cat([self.t_starts, self.t_ends[..., -1:]], dim=-1)
 
-
-def near_far(rays: RayBundle) -> Tuple[Tensor, Tensor]:
-    """The bundle's nears and fars [R, 1], set by the model's collider."""
-    if rays.nears is None or rays.fars is None:
-        raise InputError("the samplers need nears and fars on the ray bundle: keep the model's collider enabled")
-    return rays.nears, rays.fars
-
-
-def bin_positions(rays: RayBundle, t_starts: Tensor, t_ends: Tensor, ray_indices: Optional[Tensor] = None) -> Tensor:
-    """World positions of the bins' midpoints: [R, n, 3] (dense) or [N, 3] (packed)."""
-    t_mid = 0.5 * (t_starts + t_ends)
-    if ray_indices is not None:
-        return rays.origins[ray_indices] + rays.directions[ray_indices] * t_mid[:, None]
-    return rays.origins[..., None, :] + rays.directions[..., None, :] * t_mid[..., None]
+def last_sample_colour(rgb: Tensor, ray_indices: Optional[Tensor], num_rays: int) -> Tensor:
+    """[R, 3] the colour of each ray's last bin (rgb [R, n, 3] dense or [N, 3] packed); black for a
+    packed ray without bins."""
+    if ray_indices is None:
+        return rgb[..., -1, :]
+    last = torch.full((num_rays,), -1, dtype=torch.long, device=rgb.device)
+    last = last.scatter_reduce(0, ray_indices, torch.arange(len(ray_indices), device=rgb.device), reduce="amax")
+    return torch.where((last >= 0)[:, None], rgb[last.clamp_min(0)], torch.zeros(num_rays, 3, device=rgb.device, dtype=rgb.dtype))
 
 
 def render_bins(
-    field: NeRFField, rays: RayBundle, t_starts: Tensor, t_ends: Tensor, far: Tensor, background: Background, ray_indices: Optional[Tensor] = None
+    field: NeRFField, rays: SceneRays, t_starts: Tensor, t_ends: Tensor, far: Tensor, background: Background, ray_indices: Optional[Tensor] = None
 ) -> Dict[str, Tensor]:
     """Evaluate ``field`` on the bins and composite: {"rgb", "depth", "accumulation", "weights"}."""
     num_rays = far.shape[0]
-    sigma, feature = field.density_and_feature(bin_positions(rays, t_starts, t_ends, ray_indices))
-    directions = rays.directions[ray_indices] if ray_indices is not None else rays.directions[..., None, :].expand(feature.shape[:-1] + (3,))
+    sigma, feature = field.density_and_feature(rays.positions(t_starts, t_ends, ray_indices))
+    directions = rays.viewdirs[ray_indices] if ray_indices is not None else rays.viewdirs[..., None, :].expand(feature.shape[:-1] + (3,))
     rgb = field.color(feature, directions)
     w, _ = render_weights(sigma[..., 0], t_starts, t_ends, ray_indices, num_rays)
-    bg = rgb[..., -1, :] if isinstance(background, str) else background
+    bg = last_sample_colour(rgb, ray_indices, num_rays) if isinstance(background, str) else background
     return {**composite(w, rgb, t_starts, t_ends, far, bg, ray_indices, num_rays), "weights": w}
 
 
@@ -107,14 +102,14 @@ def _per_ray(value: float, like: Tensor) -> Tensor:
 class Sampler(nn.Module):
     """The interface of :class:`HierarchicalSampler`, :class:`ProposalSampler` and :class:`OccupancySampler`."""
 
-    def forward(self, rays: RayBundle, field: NeRFField, background: Background) -> Samples:
+    def forward(self, rays: SceneRays, field: NeRFField, background: Background) -> Samples:
         raise NotImplementedError
 
-    def losses(self, samples: Samples, t: Tensor, w: Tensor) -> Dict[str, Tensor]:
-        """The sampler's own losses, given the final bins t [R, n + 1] and weights w [R, n] (none by default)."""
+    def losses(self, samples: Samples, s: Tensor, w: Tensor) -> Dict[str, Tensor]:
+        """The sampler's own losses, given the final bins s [R, n + 1] and weights w [R, n] (none by default)."""
         return {}
 
-    def training_callbacks(self, field: NeRFField) -> List[TrainingCallback]:
+    def training_callbacks(self, field: NeRFField, space: SceneSpace) -> List[TrainingCallback]:
         """Callbacks that keep the sampler's state up to date during training (none by default)."""
         return []
 
@@ -138,7 +133,7 @@ class HierarchicalSamplerConfig:
     coarse_width: Optional[int] = None
     """trunk width of the coarse field; None: the fine field's (the paper)."""
 
-    def setup(self, aabb: Tensor, make_field: FieldFactory) -> "HierarchicalSampler":
+    def setup(self, make_field: FieldFactory) -> "HierarchicalSampler":
         if min(self.num_coarse_samples, self.num_importance_samples) < 1:
             raise InputError("--pipeline.model.hierarchical.num-coarse-samples and num-importance-samples must be >= 1")
         return HierarchicalSampler(self, make_field(self.coarse_num_layers, self.coarse_width, True))
@@ -154,15 +149,17 @@ class HierarchicalSampler(Sampler):
         self.coarse_field = coarse_field
         self.padding = padding
 
-    def forward(self, rays: RayBundle, field: NeRFField, background: Background) -> Samples:
-        near, far = near_far(rays)
-        t = stepfun.stratified_t(near, far, self.config.num_coarse_samples, jitter=self.training)
+    def forward(self, rays: SceneRays, field: NeRFField, background: Background) -> Samples:
+        near, far = rays.near, rays.far
+        s = stepfun.stratified_t(torch.zeros_like(near), torch.ones_like(far), self.config.num_coarse_samples, jitter=self.training)
+        t = rays.s_to_t(s)
         coarse = render_bins(self.coarse_field, rays, t[..., :-1], t[..., 1:], far, background)
-        s = stepfun.sample_pdf(t, coarse["weights"], self.config.num_importance_samples, jitter=self.training, padding=self.padding)
-        t_fine = stepfun.merge_t(t.detach(), s)
+        s_new = stepfun.sample_pdf(s, coarse["weights"], self.config.num_importance_samples, jitter=self.training, padding=self.padding)
+        s_fine = stepfun.merge_t(s.detach(), s_new)
+        t_fine = rays.s_to_t(s_fine)
         n = _per_ray(self.config.num_coarse_samples + self.config.num_coarse_samples + self.config.num_importance_samples, near)
         return Samples(
-            t_fine[..., :-1], t_fine[..., 1:], near, far,
+            t_fine[..., :-1], t_fine[..., 1:], near, far, s=s_fine,
             passes={"coarse": {k: coarse[k] for k in ("rgb", "depth", "accumulation")}},
             stats={"num_samples": n, "evaluations_per_ray": n},
         )
@@ -188,7 +185,7 @@ class ProposalSamplerConfig:
     interlevel_loss_mult: float = 1.0
     """weight of the interlevel loss that trains the proposal networks."""
 
-    def setup(self, aabb: Tensor, make_field: FieldFactory) -> "ProposalSampler":
+    def setup(self, make_field: FieldFactory) -> "ProposalSampler":
         counts = list(self.num_proposal_samples_per_ray) + [self.num_nerf_samples_per_ray]
         if not self.num_proposal_samples_per_ray or min(counts) < 1:
             raise InputError(
@@ -213,28 +210,30 @@ class ProposalSampler(Sampler):
         self.config = config
         self.networks = nn.ModuleList(networks)
 
-    def forward(self, rays: RayBundle, field: NeRFField, background: Background) -> Samples:
-        near, far = near_far(rays)
+    def forward(self, rays: SceneRays, field: NeRFField, background: Background) -> Samples:
+        near, far = rays.near, rays.far
         counts = self.config.num_proposal_samples_per_ray
-        t = stepfun.stratified_t(near, far, counts[0], jitter=self.training)
+        s = stepfun.stratified_t(torch.zeros_like(near), torch.ones_like(far), counts[0], jitter=self.training)
         levels = []
         for network, n_next in zip(self.networks, list(counts[1:]) + [self.config.num_nerf_samples_per_ray]):
-            sigma = network.density(bin_positions(rays, t[..., :-1], t[..., 1:]))[..., 0]
+            t = rays.s_to_t(s)
+            sigma = network.density(rays.positions(t[..., :-1], t[..., 1:]))[..., 0]
             w, _ = render_weights(sigma, t[..., :-1], t[..., 1:])
-            levels.append((t, w))
-            # n_next + 1 endpoints make n_next bins; sample_pdf detaches t and w (no gradient
-            # through the resampling, as in the paper).
-            t = stepfun.sample_pdf(t, w, n_next + 1, jitter=self.training)
+            levels.append((s, w))
+            # n_next + 1 endpoints make n_next bins; sample_pdf detaches s and w (no gradient
+            # through the resampling, as in the paper). The interlevel loss compares the levels in s.
+            s = stepfun.sample_pdf(s, w, n_next + 1, jitter=self.training)
+        t = rays.s_to_t(s)
         n = _per_ray(self.config.num_nerf_samples_per_ray, near)
         return Samples(
-            t[..., :-1], t[..., 1:], near, far, levels=levels,
+            t[..., :-1], t[..., 1:], near, far, s=s, levels=levels,
             stats={"num_samples": n, "evaluations_per_ray": n + sum(counts)},
         )
 
-    def losses(self, samples: Samples, t: Tensor, w: Tensor) -> Dict[str, Tensor]:
+    def losses(self, samples: Samples, s: Tensor, w: Tensor) -> Dict[str, Tensor]:
         if self.config.interlevel_loss_mult <= 0:
             return {}
-        return {"interlevel_loss": self.config.interlevel_loss_mult * interlevel_loss(t, w, samples.levels)}
+        return {"interlevel_loss": self.config.interlevel_loss_mult * interlevel_loss(s, w, samples.levels)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,9 +246,11 @@ class OccupancySamplerConfig:
     """Marching through an occupancy grid over the scene box, packed bins, early ray termination."""
 
     grid_resolution: int = 64
-    """cells per side of the grid over the scene box."""
-    render_step_size: float = 0.01
-    """marching step in world units (Blender's box is 3 units wide)."""
+    """cells per side of the grid over the scene's unit box (the scene box, NDC or contracted space)."""
+    render_step_size: Optional[float] = None
+    """marching step: in world units for bounded scenes, in NDC depth (0 to 1) for forward-facing
+    ones, in s (0 to 1) for unbounded ones. None: 1/512 of that range (bounded: of the box's diagonal,
+    0.0101 for Blender's box)."""
     grid_update_every: int = 16
     """training steps between grid updates."""
     grid_warmup_steps: int = 256
@@ -261,12 +262,12 @@ class OccupancySamplerConfig:
     alpha_threshold: float = 0.0
     """samples with a smaller opacity are skipped (0: none)."""
 
-    def setup(self, aabb: Tensor, make_field: FieldFactory) -> "OccupancySampler":
-        if self.render_step_size <= 0 or self.grid_resolution < 1 or self.grid_update_every < 1:
+    def setup(self, make_field: FieldFactory) -> "OccupancySampler":
+        if (self.render_step_size is not None and self.render_step_size <= 0) or self.grid_resolution < 1 or self.grid_update_every < 1:
             raise InputError(
                 "--pipeline.model.occupancy.render-step-size must be > 0, grid-resolution and grid-update-every >= 1"
             )
-        return OccupancySampler(self, aabb)
+        return OccupancySampler(self)
 
 
 class OccupancySampler(Sampler):
@@ -274,26 +275,41 @@ class OccupancySampler(Sampler):
     packed; a no-gradient density pass drops the bins behind the point where the transmittance
     falls below ``early_stop_eps`` (and those with opacity below ``alpha_threshold``)."""
 
-    def __init__(self, config: OccupancySamplerConfig, aabb: Tensor) -> None:
+    def __init__(self, config: OccupancySamplerConfig) -> None:
         super().__init__()
         self.config = config
-        self.grid = OccupancyGrid(aabb, config.grid_resolution)
+        self.grid = OccupancyGrid(config.grid_resolution)
+
+    def step_size(self, space: SceneSpace) -> float:
+        """The marching step in the space's marching coordinate (see ``render_step_size``)."""
+        if self.config.render_step_size is not None:
+            return self.config.render_step_size
+        extent = float((space.aabb[1] - space.aabb[0]).norm()) if space.kind == "bounded" else 1.0
+        return extent / 512
 
     @property
     def early_pass(self) -> bool:
         return self.config.early_stop_eps > 0 or self.config.alpha_threshold > 0
 
-    def forward(self, rays: RayBundle, field: NeRFField, background: Background) -> Samples:
+    def forward(self, rays: SceneRays, field: NeRFField, background: Background) -> Samples:
         cfg = self.config
-        near, far = near_far(rays)
+        near, far = rays.near, rays.far
         num_rays = near.shape[0]
-        ray_indices, t_starts, t_ends = march(
-            rays.origins, rays.directions, near, far, self.grid.aabb, self.grid.occupied, cfg.render_step_size, jitter=self.training
-        )
+        space = rays.space
+        # march in t where unit coordinates are affine in t, else in s (see SceneSpace.march_range)
+        to_t = (lambda m, sl=slice(None): m) if space.linear else (lambda m, sl=slice(None): space.s_to_t(m, near[sl], far[sl]))
+
+        def unit_positions(sl: slice, m: Tensor) -> Tensor:
+            t = to_t(m, sl)
+            return space.to_unit(rays.origins[sl, None] + rays.directions[sl, None] * t[..., None])
+
+        m_min, m_max = space.march_range(rays)
+        ray_indices, m_starts, m_ends = march(m_min, m_max, self.step_size(space), self.training, self.grid.occupied, unit_positions)
+        t_starts, t_ends = to_t(m_starts), to_t(m_ends)
         marched = torch.zeros_like(near).index_add_(0, ray_indices, torch.ones_like(t_starts)[:, None])
         if self.early_pass and ray_indices.numel() > 0:
             with torch.no_grad():
-                sigma = field.density(bin_positions(rays, t_starts, t_ends, ray_indices))[..., 0]
+                sigma = field.density(rays.positions(t_starts, t_ends, ray_indices))[..., 0]
                 _, trans = render_weights(sigma, t_starts, t_ends, ray_indices, num_rays)
                 alpha = 1.0 - torch.exp(-sigma * (t_ends - t_starts))
                 keep = (trans > cfg.early_stop_eps) & (alpha >= cfg.alpha_threshold)
@@ -308,19 +324,22 @@ class OccupancySampler(Sampler):
             stats["occupied_fraction"] = _per_ray(self.grid.occupied_fraction(), near)
         return Samples(t_starts, t_ends, near, far, ray_indices=ray_indices, stats=stats)
 
-    def update_grid(self, field: NeRFField, step: int) -> None:
+    def update_grid(self, field: NeRFField, space: SceneSpace, step: int) -> None:
         cfg = self.config
+        step_size = self.step_size(space)
         with torch.no_grad():
             self.grid.update(
-                field.density, cfg.render_step_size, all_cells=step < cfg.grid_warmup_steps, threshold=cfg.grid_occupancy_threshold
+                lambda unit: field.density(unit)[..., 0] * space.step_length(unit, step_size),
+                all_cells=step < cfg.grid_warmup_steps,
+                threshold=cfg.grid_occupancy_threshold,
             )
 
-    def training_callbacks(self, field: NeRFField) -> List[TrainingCallback]:
+    def training_callbacks(self, field: NeRFField, space: SceneSpace) -> List[TrainingCallback]:
         return [
             TrainingCallback(
                 where_to_run=[TrainingCallbackLocation.BEFORE_TRAIN_ITERATION],
                 update_every_num_iters=self.config.grid_update_every,
-                func=lambda step: self.update_grid(field, step),
+                func=lambda step: self.update_grid(field, space, step),
             )
         ]
 
