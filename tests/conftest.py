@@ -80,3 +80,19 @@ def tiny_scene(tmp_path_factory) -> Path:
 def learn_scene(tmp_path_factory) -> Path:
     """64x64 demo scene with 40 train views and 4 test views (for the learning test)."""
     return write_scene(tmp_path_factory.mktemp("learn_scene"), SceneConfig(resolution=64, num_train=40, num_val=2, num_test=4))
+
+
+@pytest.fixture(scope="session")
+def forward_facing_scene(tmp_path_factory) -> Path:
+    """48x36 forward-facing demo scene in LLFF's layout, 16 views (llff-data holds out 0 and 8)."""
+    from vanilla_nerf_pe.lab.capture_scenes import CaptureConfig, write_capture_scene
+
+    return write_capture_scene(tmp_path_factory.mktemp("ff_scene"), CaptureConfig("forward-facing", width=48, num_views=16))
+
+
+@pytest.fixture(scope="session")
+def unbounded_scene(tmp_path_factory) -> Path:
+    """48x36 unbounded demo scene in nerfstudio-data's layout, 20 views."""
+    from vanilla_nerf_pe.lab.capture_scenes import CaptureConfig, write_capture_scene
+
+    return write_capture_scene(tmp_path_factory.mktemp("unbounded_scene"), CaptureConfig("unbounded", width=48, num_views=20))

@@ -44,7 +44,7 @@ def test_checkpoint_loads_with_weights_only(trained_run):
     # What ns-eval / ns-render / ns-viewer do under torch >= 2.6: no numpy scalars may hide inside.
     state = torch.load(ckpts[-1], map_location="cpu", weights_only=True)
     assert state["step"] == 3
-    assert "_model.field.aabb" in state["pipeline"]
+    assert "_model.space.aabb" in state["pipeline"]
     assert not any("lpips" in k for k in state["pipeline"]), "LPIPS weights must not be part of the model"
 
 

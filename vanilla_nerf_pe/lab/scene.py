@@ -87,7 +87,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Tuple, Union
+from typing import Annotated, Literal, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -589,24 +589,36 @@ def main(argv=None) -> None:
 
     def vnp_scene(
         out_dir: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="OUT_DIR")],
+        kind: Literal["bounded", "forward-facing", "unbounded"] = "bounded",
         resolution: int = SceneConfig.resolution,
         num_train: int = SceneConfig.num_train,
         num_val: int = SceneConfig.num_val,
         num_test: int = SceneConfig.num_test,
         seed: int = SceneConfig.seed,
         supersample: int = SceneConfig.supersample,
-    ) -> Tuple[Path, SceneConfig]:
-        """Render the procedural demo scene to OUT_DIR in the NeRF-synthetic (Blender) layout.
+        num_views: int = 24,
+    ) -> Tuple[Path, object]:
+        """Render a procedural demo scene to OUT_DIR: the bounded object scene in the NeRF-synthetic
+        (Blender) layout, or a capture-like scene (forward-facing: LLFF layout; unbounded:
+        nerfstudio-data layout).
 
         Args:
             out_dir: Output directory (created if missing).
-            resolution: Image width and height in pixels.
+            kind: bounded (Blender layout, blender-data), forward-facing (LLFF layout, llff-data
+                --downscale-factor 1) or unbounded (nerfstudio-data layout, nerfstudio-data).
+            resolution: Image width and height in pixels (capture kinds: width; height is 3/4 of it).
             num_train: Number of training views (>= 1).
             num_val: Number of validation views.
             num_test: Number of test views (orbit at 30 degrees elevation).
             seed: Seed of the random train/val camera poses.
             supersample: Anti-aliasing with supersample x supersample rays per pixel.
+            num_views: Number of views of the capture kinds (held-out views are chosen by the dataparser).
         """
+        if kind != "bounded":
+            from vanilla_nerf_pe.lab.capture_scenes import CaptureConfig
+
+            return out_dir, CaptureConfig(kind=kind, width=resolution if resolution != SceneConfig.resolution else 96,
+                                          num_views=num_views, seed=seed, supersample=supersample)
         return out_dir, SceneConfig(
             resolution=resolution,
             num_train=num_train,
@@ -618,6 +630,12 @@ def main(argv=None) -> None:
 
     def run() -> None:
         out_dir, config = tyro.cli(vnp_scene, prog="vnp-scene", args=argv)
+        if not isinstance(config, SceneConfig):
+            from vanilla_nerf_pe.lab.capture_scenes import write_capture_scene
+
+            write_capture_scene(out_dir, config)
+            print(f"vnp-scene: wrote a {config.kind} scene, {config.num_views} views ({config.width}x{config.height}, seed {config.seed}) to {out_dir}")
+            return
         write_scene(out_dir, config)
         print(
             f"vnp-scene: wrote {config.num_train} train / {config.num_val} val / {config.num_test} test views "
