@@ -4,6 +4,8 @@ on the same test views, one table.
     python benchmarks/wall_clock.py                        # CPU, lego_100, 10 minutes per run
     python benchmarks/wall_clock.py --budget 180 --runs vanilla-nerf-pe-fast vanilla-nerf-pe-fast:field=siren
     python benchmarks/wall_clock.py --matrix vanilla-nerf-pe-fast --budget 180   # every field x sampler
+    python benchmarks/wall_clock.py --dataparser llff-data --data ../shared/data/llff/fern --downscale-factor 16 \
+        --num-views 3 --runs vanilla-nerf-pe-fast nerfacto            # fern, the paper's 3 test views
 
 Each run is ``METHOD`` or ``METHOD:key=value,key=value`` (keys are ``pipeline.model`` options,
 e.g. ``sampler=proposal`` or ``network.kind=siren``; keys that start with ``trainer.``, ``pipeline.``
@@ -12,6 +14,10 @@ process (so peak memory is its own), through nerfstudio's Trainer: ``train_itera
 method's training callbacks, exactly as ``ns-train`` steps, until the budget of training time is
 spent or the method's ``max_num_iterations`` is reached. Every ``--eval-every`` seconds of training
 the clock stops and the fixed test views are rendered, which gives the time to reach 20 and 25 dB.
+
+Data: ``--dataparser blender-data`` (default), ``llff-data`` (our parser; nerfstudio's methods read
+the same images, cameras and test views through a nerfstudio-data ``transforms.json`` written from
+``poses_bounds.npy``) or ``nerfstudio-data``.
 
 Peers: nerfstudio's ``vanilla-nerf`` (its LPIPS metric downloads AlexNet weights when built, so the
 harness replaces it with a stub: it is never used in training) and ``nerfacto`` with its pure-torch
@@ -158,7 +164,28 @@ def evaluations_per_ray(model, metrics_dict: Dict[str, Any]) -> float:
     return float("nan")
 
 
-def run_one(spec: str, data: Path, budget: float, eval_every: float, num_views: int, device: str) -> Dict[str, Any]:
+def dataparser_config(method: str, dataparser: str, data: Path, downscale_factor: Optional[int]):
+    """The dataparser of a run: ours for our methods; for nerfstudio's methods on LLFF data, its
+    nerfstudio-data parser on a transforms.json written from poses_bounds.npy (same views, same split)."""
+    from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
+    from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
+
+    from vanilla_nerf_pe.nerf.llff import LLFFDataParserConfig, nerfstudio_transforms
+    from vanilla_nerf_pe.nerf.method_configs import METHODS
+
+    if dataparser == "blender-data":
+        return BlenderDataParserConfig(data=data)
+    if dataparser == "nerfstudio-data":
+        return NerfstudioDataParserConfig(data=data)
+    if method in METHODS:
+        return LLFFDataParserConfig(data=data, downscale_factor=downscale_factor)
+    path = Path(tempfile.mkdtemp(prefix="llff_transforms_")) / "transforms.json"
+    path.write_text(json.dumps(nerfstudio_transforms(data, downscale_factor)))
+    return NerfstudioDataParserConfig(data=path, downscale_factor=1)
+
+
+def run_one(spec: str, data: Path, budget: float, eval_every: float, num_views: int, device: str,
+            dataparser: str = "blender-data", downscale_factor: Optional[int] = None) -> Dict[str, Any]:
     from nerfstudio.configs.method_configs import all_methods
     from nerfstudio.engine.callbacks import TrainingCallbackLocation
     from nerfstudio.utils import writer
@@ -168,14 +195,12 @@ def run_one(spec: str, data: Path, budget: float, eval_every: float, num_views: 
     if method not in all_methods:
         raise SystemExit(f"unknown method {method!r}; registered: {', '.join(sorted(all_methods))}")
     config = copy.deepcopy(all_methods[method])
-    if method in PEER_OVERRIDES:  # the same data loading for every method: nerfstudio's Blender parser
-        from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
-
-        config.pipeline.datamanager.dataparser = BlenderDataParserConfig()
+    if dataparser != "blender-data":  # the peers' overrides are nerfstudio's Blender settings
+        overrides = {k: v for k, v in overrides.items() if k not in PEER_OVERRIDES.get(method, {}) or k == "pipeline.model.implementation"}
+    config.pipeline.datamanager.dataparser = dataparser_config(method, dataparser, data, downscale_factor)
     apply_overrides(config, overrides)
     config.machine.device_type = device
-    config.pipeline.datamanager.data = data
-    config.pipeline.datamanager.dataparser.data = data
+    config.pipeline.datamanager.data = config.pipeline.datamanager.dataparser.data
     config.vis = "tensorboard"
     config.output_dir = Path(tempfile.mkdtemp(prefix="wall_clock_"))
     config.set_timestamp()
@@ -338,7 +363,11 @@ class Args:
     runs: Tuple[str, ...] = DEFAULT_RUNS
     """methods (or METHOD:key=value,...) to train, in order."""
     data: Path = Path("../shared/data/blender/lego_100")
-    """a Blender-layout scene."""
+    """the scene (in the layout of --dataparser)."""
+    dataparser: Literal["blender-data", "llff-data", "nerfstudio-data"] = "blender-data"
+    """how the scene is read (see the module docstring)."""
+    downscale_factor: Optional[int] = None
+    """llff-data: read images_N/ (None: the largest images present)."""
     budget: float = 600.0
     """seconds of training per run (evaluation excluded)."""
     eval_every: float = 120.0
@@ -366,10 +395,11 @@ def main() -> None:
     if args.throughput_only:
         print(f"{time.strftime('%Y-%m-%d')}, {args.device}, {torch.get_num_threads()} threads: {throughput_summary(args.device, variants=True)}")
         return
-    if not (args.data / "transforms_train.json").is_file():
-        raise SystemExit(f"--data {args.data}: no transforms_train.json there (a Blender-layout scene is needed)")
+    expected = {"blender-data": "transforms_train.json", "llff-data": "poses_bounds.npy", "nerfstudio-data": "transforms.json"}[args.dataparser]
+    if not (args.data / expected).is_file():
+        raise SystemExit(f"--data {args.data}: no {expected} there (the layout of --dataparser {args.dataparser})")
     if args.single is not None:
-        result = run_one(args.single, args.data, args.budget, args.eval_every, args.num_views, args.device)
+        result = run_one(args.single, args.data, args.budget, args.eval_every, args.num_views, args.device, args.dataparser, args.downscale_factor)
         print("RESULT " + json.dumps(result))
         return
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -390,7 +420,9 @@ def main() -> None:
         print(f"training {spec} for {args.budget:.0f} s on {args.device} ...", flush=True)
         cmd = [sys.executable, __file__, "--single", spec, "--data", str(args.data), "--budget", str(args.budget),
                "--eval-every", str(args.eval_every), "--num-views", str(args.num_views), "--device", args.device,
-               "--matmul-precision", args.matmul_precision]
+               "--matmul-precision", args.matmul_precision, "--dataparser", args.dataparser]
+        if args.downscale_factor is not None:
+            cmd += ["--downscale-factor", str(args.downscale_factor)]
         result = None
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
             assert proc.stdout is not None
@@ -406,8 +438,9 @@ def main() -> None:
         (args.output_dir / "results.json").write_text(json.dumps({"header": "(partial)", "rows": rows}, indent=2))
         (args.output_dir / "results.md").write_text(markdown(rows, "(partial: runs so far)"))
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    scene = args.data.name + (f" images_{args.downscale_factor}" if args.downscale_factor else "")
     header = (
-        f"{args.data.name}, {args.budget:.0f} s of training per run, {args.num_views} test views, {device_name}, "
+        f"{scene}, {args.budget:.0f} s of training per run, {args.num_views} test views, {device_name}, "
         f"{time.strftime('%Y-%m-%d')}. {throughput_summary(args.device)}"
     )
     table = markdown(rows, header)

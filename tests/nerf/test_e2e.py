@@ -176,7 +176,7 @@ def test_invalid_option_combination_fails_at_start_with_a_clear_message(tiny_sce
     proc = subprocess.run(
         [
             "ns-train", "vanilla-nerf-pe-quick", "--machine.device-type", "cpu", "--vis", "tensorboard",
-            "--pipeline.model.sampler", "occupancy", "--pipeline.model.background-color", "last_sample",
+            "--pipeline.model.sampler", "occupancy", "--pipeline.model.distortion-loss-mult", "0.01",
             "--output-dir", str(tmp_path), "blender-data", "--data", str(tiny_scene),
         ],
         cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
@@ -184,8 +184,8 @@ def test_invalid_option_combination_fails_at_start_with_a_clear_message(tiny_sce
     assert proc.returncode == 2, proc.stderr[-3000:]  # bad input: status 2, one line, no traceback
     assert "Traceback" not in proc.stdout + proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("vanilla-nerf-pe: error: --pipeline.model.background-color last_sample")
-    assert "occupancy sampler gives rays that miss the scene none" in last
+    assert last.startswith("vanilla-nerf-pe: error: --pipeline.model.distortion-loss-mult needs the dense bins")
+    assert "not the occupancy sampler's packed ones" in last
 
 
 @pytest.mark.parametrize("method", ["vanilla-nerf-pe-fast", "vanilla-nerf-siren"])

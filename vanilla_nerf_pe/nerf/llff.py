@@ -175,6 +175,29 @@ class LLFFDataParser(DataParser):
         )
 
 
+def nerfstudio_transforms(data: Path, downscale_factor: Optional[int] = None, holdout_every: int = 8) -> dict:
+    """The LLFF scene as nerfstudio-data's ``transforms.json`` (absolute image paths, OpenGL poses as
+    in the file, unscaled; the same held-out views as ``split_filenames``), so that nerfstudio's own
+    methods read the same images, cameras and split (the benchmark's nerfacto runs)."""
+    data = Path(data)
+    array = read_poses_bounds(data / "poses_bounds.npy")
+    factor = downscale_factor if downscale_factor is not None else largest_images(data)
+    files = image_files(data / ("images" if factor == 1 else f"images_{factor}"), data)
+    if len(files) != len(array):
+        raise InputError(f"{data / 'poses_bounds.npy'}: {len(array)} rows but {len(files)} images")
+    width, height = check_image(files[0], str(data))
+    pose_hwf = array[:, :15].reshape(-1, 3, 5)
+    focal = float(pose_hwf[0, 2, 4]) * width / float(pose_hwf[0, 1, 4])
+    poses = np.concatenate([pose_hwf[:, :, 1:2], -pose_hwf[:, :, 0:1], pose_hwf[:, :, 2:4]], axis=2)
+    frames = [{"file_path": str(f.resolve()), "transform_matrix": np.concatenate([p, [[0, 0, 0, 1]]]).tolist()} for f, p in zip(files, poses)]
+    test = [str(f.resolve()) for i, f in enumerate(files) if holdout_every and i % holdout_every == 0]
+    train = [str(f.resolve()) for f in files if str(f.resolve()) not in test]
+    return {
+        "camera_model": "OPENCV", "fl_x": focal, "fl_y": focal, "cx": width / 2.0, "cy": height / 2.0, "w": width, "h": height,
+        "frames": frames, "train_filenames": train, "val_filenames": test, "test_filenames": test,
+    }
+
+
 llff_data = DataParserSpecification(
     config=LLFFDataParserConfig(),
     description="LLFF layout (poses_bounds.npy + images_N/): the NeRF paper's real forward-facing scenes.",

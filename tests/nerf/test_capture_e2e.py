@@ -1,0 +1,49 @@
+"""Real-capture layouts end to end: ns-train, ns-eval and ns-render (the LLFF spiral, interpolate) on
+the generated forward-facing scene (llff-data) and unbounded scene (nerfstudio's nerfstudio-data)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+CASES = {
+    "forward-facing": ("llff-data", "forward_facing_scene"),
+    "unbounded": ("nerfstudio-data", "unbounded_scene"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_train_eval_render_on_a_capture(kind, request, tmp_path):
+    parser, fixture = CASES[kind]
+    data: Path = request.getfixturevalue(fixture)
+    proc = run_cli(
+        [
+            "ns-train", "vanilla-nerf-pe-fast", "--machine.device-type", "cpu", "--vis", "tensorboard",
+            "--max-num-iterations", "6", "--steps-per-save", "5",
+            "--output-dir", tmp_path, "--experiment-name", "capture", "--timestamp", "run",
+            parser, "--data", data,
+        ],
+        cwd=tmp_path,
+    )
+    assert f"scene {kind} (" in proc.stdout.replace("\n", " "), proc.stdout[-3000:]  # auto's choice and reason, printed
+    config = tmp_path / "capture" / "vanilla-nerf-pe-fast" / "run" / "config.yml"
+    out = tmp_path / "eval.json"
+    run_cli(["ns-eval", "--load-config", config, "--output-path", out], cwd=tmp_path)
+    assert math.isfinite(json.loads(out.read_text())["results"]["psnr"])
+    video = tmp_path / "spiral.mp4"
+    run_cli(["ns-render", "spiral", "--load-config", config, "--output-path", video, "--seconds", "0.5", "--frame-rate", "8"], cwd=tmp_path)
+    assert video.is_file() and video.stat().st_size > 0
+    frames = tmp_path / "interp"
+    run_cli(
+        ["ns-render", "interpolate", "--load-config", config, "--output-path", frames, "--interpolation-steps", "1",
+         "--output-format", "images", "--rendered-output-names", "rgb", "depth"],
+        cwd=tmp_path,
+    )
+    assert list(frames.glob("*.jpg")) or list(frames.glob("*.png"))
