@@ -42,10 +42,11 @@ class Environment(Sphere):
 
 
 WALL = Box(
-    name="wall", center=(0.0, 2.4, 0.0), half_size=(6.0, 0.1, 5.0), texture="checker", freq=3.0,
-    color_a=(0.85, 0.8, 0.55), color_b=(0.25, 0.2, 0.45),
+    name="wall", center=(0.0, 10.1, 1.0), half_size=(16.0, 0.1, 12.0), texture="checker", freq=0.8,
+    color_a=(1.0, 0.95, 0.7), color_b=(0.35, 0.3, 0.65),
 )
-"""The forward-facing scene's back wall (its face at y = 2.3)."""
+"""The forward-facing scene's far wall (its face at y = 10, five times as far as the nearest
+object: depth ranges like LLFF's, where a box around everything wastes its samples)."""
 SKY = Environment(
     name="sky", center=(0.0, 0.0, 0.0), radius=7.0, texture="stripes", freq=3.0,
     color_a=(0.45, 0.65, 0.95), color_b=(0.9, 0.55, 0.3), stripe_dir=(0.3, 0.5, 1.0),
