@@ -1,0 +1,92 @@
+"""SceneSpace: the three kinds built from cameras, and what the samplers get from them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from nerfstudio.cameras.cameras import Cameras
+
+from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.nerf.scene import SceneSpace, choose_scene_kind
+
+BOX = torch.tensor([[-1.5] * 3, [1.5] * 3])
+
+
+def look_at(eye, target):
+    eye, target = torch.tensor(eye, dtype=torch.float32), torch.tensor(target, dtype=torch.float32)
+    back = torch.nn.functional.normalize(eye - target, dim=0)
+    right = torch.nn.functional.normalize(torch.linalg.cross(torch.tensor([0.0, 0.0, 1.0]), back), dim=0)
+    up = torch.linalg.cross(back, right)
+    return torch.stack([right, up, back, eye], dim=1)
+
+
+def cameras(c2w):
+    return Cameras(camera_to_worlds=torch.stack(c2w), fx=50.0, fy=50.0, cx=32.0, cy=24.0, width=64, height=48)
+
+
+def orbit(radius, n=12, z=1.0):
+    return [look_at([radius * math.cos(a), radius * math.sin(a), z], [0.0, 0.0, 0.0]) for a in torch.linspace(0, 2 * math.pi, n + 1)[:-1].tolist()]
+
+
+def sweep(n=9):
+    return [look_at([x, -3.0, z], [x, 0.0, z]) for x in (-0.3, 0.0, 0.3) for z in (0.0, 0.2, 0.4)][:n]
+
+
+def test_auto_chooses_each_kind_from_the_cameras():
+    assert choose_scene_kind(torch.stack(orbit(4.0)), BOX)[0] == "bounded"
+    assert choose_scene_kind(torch.stack(orbit(1.0)), BOX)[0] == "unbounded"
+    kind, reason = choose_scene_kind(torch.stack(sweep()), BOX)
+    assert kind == "forward-facing" and "within 0 degrees" in reason
+
+
+def test_bounded_near_far_from_the_dataparser_else_the_cameras():
+    space, line = SceneSpace.from_cameras("auto", BOX, cameras(orbit(4.0)), {"near_far": (2.0, 6.0)}, 1000.0, None)
+    assert space.kind == "bounded" and space.near_far.tolist() == [2.0, 6.0] and line.startswith("bounded (")
+    derived, _ = SceneSpace.from_cameras("bounded", BOX, cameras(orbit(4.0)), {}, 1000.0, None)
+    dist = math.hypot(4.0, 1.0)
+    half = 0.5 * math.sqrt(3) * 3.0
+    assert derived.near_far.tolist() == pytest.approx([dist - half, dist + half], rel=1e-5)
+    rays = derived.rays(torch.tensor([[4.0, 0.0, 1.0]]), torch.nn.functional.normalize(torch.tensor([[-4.0, 0.0, -1.0]]), dim=-1))
+    unit = derived.to_unit(rays.origins + rays.directions * dist)  # the box's centre
+    assert torch.allclose(unit, torch.zeros(1, 3), atol=1e-6)
+
+
+def test_forward_facing_rays_are_ndc_of_the_average_camera():
+    cams = cameras(sweep())
+    space, _ = SceneSpace.from_cameras("auto", BOX, cams, {"ndc_near_plane": 1.0}, 1000.0, None)
+    assert space.kind == "forward-facing"
+    ray = cams.generate_rays(camera_indices=4)  # the middle camera of the sweep is the average one
+    o, d = ray.origins.reshape(-1, 3), ray.directions.reshape(-1, 3)
+    rays = space.rays(o, d)
+    u = (torch.arange(64).float() + 0.5).repeat(48)
+    v = (torch.arange(48).float() + 0.5).repeat_interleave(64)
+    assert torch.allclose(rays.origins[:, 0], 2 * u / 64 - 1, atol=1e-4)  # NDC x' = the pixel's position in the image
+    assert torch.allclose(rays.origins[:, 1], -(2 * v / 48 - 1), atol=1e-4)
+    assert torch.allclose(rays.origins[:, 2], torch.full_like(u, -1.0), atol=1e-5)  # on the near plane
+    assert torch.allclose(rays.positions(rays.near, rays.far)[:, 0, 2], torch.zeros_like(u), atol=1e-5)  # midpoint of t in [0, 1]
+    assert torch.equal(rays.viewdirs, d)  # the colour branch sees world directions
+
+
+def test_unbounded_space_contracts_around_the_orbit():
+    space, _ = SceneSpace.from_cameras("auto", BOX, cameras(orbit(1.0, z=0.0)), {}, 1000.0, None)
+    assert space.kind == "unbounded"
+    assert torch.allclose(space.center, torch.zeros(3), atol=1e-5) and float(space.radius) == pytest.approx(1.0, rel=1e-5)
+    far_points = torch.tensor([[1e6, 0.0, 0.0], [0.0, -1e9, 5.0]])
+    unit = space.to_unit(far_points)
+    assert bool((unit.abs() <= 1.0).all()) and torch.allclose(unit.norm(dim=-1), torch.ones(2), atol=1e-5)
+    rays = space.rays(torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([[-1.0, 0.0, 0.0]]))
+    s = torch.linspace(0, 1, 9)[None]
+    t = rays.s_to_t(s)
+    assert t[0, 0].item() == pytest.approx(0.05) and t[0, -1].item() == pytest.approx(1000.0, rel=1e-4)
+    assert torch.allclose(rays.t_to_s(t), s, atol=1e-5)
+    lengths = space.step_length(space.to_unit(torch.tensor([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0]])), 1 / 512)
+    assert 0 < lengths[0] < lengths[1]  # far steps are longer in t
+
+
+def test_scene_kind_needs_cameras_beyond_bounded():
+    with pytest.raises(InputError, match="needs the training cameras"):
+        SceneSpace.from_cameras("unbounded", BOX, None, {}, 1000.0, None)
+    with pytest.raises(InputError, match="collider_params"):
+        SceneSpace.from_cameras("auto", BOX, None, {}, 1000.0, None)
