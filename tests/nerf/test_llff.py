@@ -118,6 +118,7 @@ def test_scene_kind_auto_on_the_generated_kinds(tiny_scene, forward_facing_scene
     """auto: Blender's orbit around a tight box -> bounded; the LLFF sweep -> forward-facing; the
     orbit inside its surroundings, read by nerfstudio's own parser -> unbounded."""
     from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
+    from nerfstudio.data.dataparsers.instant_ngp_dataparser import InstantNGPDataParserConfig
     from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 
     from vanilla_nerf_pe.nerf.scene import choose_scene_kind
@@ -126,6 +127,7 @@ def test_scene_kind_auto_on_the_generated_kinds(tiny_scene, forward_facing_scene
         (BlenderDataParserConfig(data=tiny_scene), "bounded"),
         (LLFFDataParserConfig(data=forward_facing_scene), "forward-facing"),
         (NerfstudioDataParserConfig(data=unbounded_scene), "unbounded"),
+        (InstantNGPDataParserConfig(data=unbounded_scene / "transforms.json"), "unbounded"),  # aabb_scale 16
     ]
     for parser, expected in cases:
         out = parser.setup().get_dataparser_outputs("train")

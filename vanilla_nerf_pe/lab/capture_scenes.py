@@ -11,7 +11,9 @@ alpha: every ray ends on a textured surface) and write each view's depth beside 
   far z-depth bounds) and ``images/r_NNN.png``, read by ``llff-data --downscale-factor 1``.
 - ``unbounded``: cameras orbiting the objects, inside a large textured sphere (the "sky" and far
   walls). Written as nerfstudio-data's layout: ``transforms.json`` with ``fl_x``, ``fl_y``,
-  ``cx``, ``cy``, ``w``, ``h`` and frames ``images/r_NNN.png``.
+  ``cx``, ``cy``, ``w``, ``h`` and frames ``images/r_NNN.png`` (and instant-ngp's ``aabb_scale``
+  16, so nerfstudio's ``instant-ngp-data`` reads it too), and the same cameras as a COLMAP text
+  model in ``colmap/sparse/0`` (nerfstudio's ``colmap`` dataparser).
 
 The world is the one of ``scene.py``: +z up, objects within 1.25 of the origin.
 """
@@ -120,6 +122,37 @@ def focal(config: CaptureConfig) -> float:
     return 0.5 * config.width / math.tan(0.5 * config.camera_angle_x)
 
 
+def rotation_to_quaternion(r: np.ndarray) -> np.ndarray:
+    """(w, x, y, z) of a 3x3 rotation matrix (COLMAP's order)."""
+    w = math.sqrt(max(0.0, 1.0 + r[0, 0] + r[1, 1] + r[2, 2])) / 2
+    x = math.copysign(math.sqrt(max(0.0, 1.0 + r[0, 0] - r[1, 1] - r[2, 2])) / 2, r[2, 1] - r[1, 2])
+    y = math.copysign(math.sqrt(max(0.0, 1.0 - r[0, 0] + r[1, 1] - r[2, 2])) / 2, r[0, 2] - r[2, 0])
+    z = math.copysign(math.sqrt(max(0.0, 1.0 - r[0, 0] - r[1, 1] + r[2, 2])) / 2, r[1, 0] - r[0, 1])
+    return np.array([w, x, y, z])
+
+
+def write_colmap_text(folder: Path, poses: np.ndarray, config: CaptureConfig, objects) -> None:
+    """The cameras as a COLMAP text model (``cameras.txt``, ``images.txt``, ``points3D.txt`` with
+    points on the surfaces seen by the first camera), read by nerfstudio's ``colmap`` dataparser."""
+    folder.mkdir(parents=True, exist_ok=True)
+    f = focal(config)
+    (folder / "cameras.txt").write_text(f"1 PINHOLE {config.width} {config.height} {f} {f} {config.width / 2} {config.height / 2}\n")
+    lines = []
+    for i, c2w in enumerate(poses):
+        c2w_cv = c2w[:3, :3] @ np.diag([1.0, -1.0, -1.0])  # COLMAP's camera: x right, y down, looking along +z
+        rotation = c2w_cv.T
+        translation = -rotation @ c2w[:3, 3]
+        q = rotation_to_quaternion(rotation)
+        lines += [f"{i + 1} {' '.join(map(str, q))} {' '.join(map(str, translation))} 1 r_{i:03d}.png", ""]
+    (folder / "images.txt").write_text("\n".join(lines) + "\n")
+    _, d = camera_rays(poses[0], config.height, config.width, config.camera_angle_x, 1)
+    d = d[::4, ::4, 0, 0].reshape(-1, 3)
+    t, rgb, _ = trace(poses[0][:3, 3], d, objects)
+    points = poses[0][:3, 3] + t[:, None] * d
+    rows = [f"{k + 1} {p[0]} {p[1]} {p[2]} {int(c[0] * 255)} {int(c[1] * 255)} {int(c[2] * 255)} 0.5" for k, (p, c) in enumerate(zip(points, rgb))]
+    (folder / "points3D.txt").write_text("\n".join(rows) + "\n")
+
+
 def write_capture_scene(out_dir: Path, config: CaptureConfig) -> Path:
     """Render the capture-like scene of ``config.kind`` to ``out_dir`` (see the module docstring)."""
     config.validate()
@@ -152,9 +185,11 @@ def write_capture_scene(out_dir: Path, config: CaptureConfig) -> Path:
             transforms = {
                 "camera_model": "OPENCV", "fl_x": focal(config), "fl_y": focal(config),
                 "cx": config.width / 2.0, "cy": config.height / 2.0, "w": config.width, "h": config.height,
+                "aabb_scale": 16,  # instant-ngp's value for scenes with a background (read by instant-ngp-data)
                 "frames": frames,
             }
             (out_dir / "transforms.json").write_text(json.dumps(transforms, indent=2) + "\n")
+            write_colmap_text(out_dir / "colmap" / "sparse" / "0", poses, config, objects)
         (out_dir / "scene.json").write_text(json.dumps({
             "generator": "vanilla_nerf_pe.lab.capture_scenes", "config": dataclasses.asdict(config),
             "depth": "distance along the unit ray from the camera centre to the first hit (pixel-centre ray)",
