@@ -1,4 +1,4 @@
-"""Real-capture layouts end to end: ns-train, ns-eval and ns-render (the LLFF spiral, interpolate) on
+"""Real-capture layouts end to end: ns-train, ns-eval, ns-render (the LLFF spiral, interpolate) and ns-viewer on
 the generated forward-facing scene (llff-data) and unbounded scene (nerfstudio's nerfstudio-data)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ns_viewer_page, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +47,7 @@ def test_train_eval_render_on_a_capture(kind, request, tmp_path):
         cwd=tmp_path,
     )
     assert list(frames.glob("*.jpg")) or list(frames.glob("*.png"))
+    assert b"<html" in ns_viewer_page(config, tmp_path).lower()  # the web viewer loads the run
 
 
 PARSERS = ["nerfstudio-data", "colmap", "instant-ngp-data", "llff-data"]
