@@ -70,6 +70,28 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
         proc.kill()
 
 
+def train_in_process(config, out: Path, iterations: int, seed: int = 42):
+    """Train ``config`` (a TrainerConfig, changed in place) on the CPU for ``iterations`` steps, with
+    the learning-rate decay over those steps and no evaluation in between, as ns-train's train_loop
+    does for one process; returns the trainer, to evaluate its pipeline."""
+    from nerfstudio.scripts.train import _set_random_seed
+
+    config.machine.device_type = "cpu"
+    config.machine.seed = seed
+    config.vis = "tensorboard"
+    config.output_dir = out
+    config.timestamp = "run"
+    config.max_num_iterations = iterations
+    config.steps_per_save = iterations
+    config.steps_per_eval_image = config.steps_per_eval_batch = iterations + 1
+    config.optimizers["fields"]["scheduler"].max_steps = iterations
+    _set_random_seed(seed)
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    trainer.train()
+    return trainer
+
+
 @pytest.fixture(scope="session")
 def tiny_scene(tmp_path_factory) -> Path:
     """32x32 demo scene: 8 train, 2 val, 2 test views (for CLI plumbing tests)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import train_in_process
 from vanilla_nerf_pe.nerf.evaluate import evaluate_pipeline
 
 pytestmark = pytest.mark.slow
@@ -26,30 +27,14 @@ RAW_MARGIN = 2.0  # measured 16.4 dB for raw xyz, 2.9 dB below
 
 
 def train_quick(scene: Path, out: Path, kind: str) -> float:
-    from nerfstudio.scripts.train import _set_random_seed
-
     from vanilla_nerf_pe.nerf.method_configs import vanilla_nerf_pe_quick
 
     config = copy.deepcopy(vanilla_nerf_pe_quick.config)
-    config.machine.device_type = "cpu"
-    config.machine.seed = 42
-    config.vis = "tensorboard"
-    config.output_dir = out
-    config.timestamp = "run"
-    config.max_num_iterations = ITERATIONS
-    config.steps_per_save = ITERATIONS
-    config.steps_per_eval_image = config.steps_per_eval_batch = ITERATIONS + 1
-    config.optimizers["fields"]["scheduler"].max_steps = ITERATIONS
     config.pipeline.datamanager.dataparser.data = scene
     config.pipeline.datamanager.train_num_rays_per_batch = RAYS
     config.pipeline.model.network.kind = kind  # "pe" (L = 8, the preset's) or "none" (raw xyz)
     config.pipeline.model.hierarchical.num_coarse_samples = config.pipeline.model.hierarchical.num_importance_samples = 16
-
-    # What ns-train's train_loop does for one process, keeping the trainer to evaluate it.
-    _set_random_seed(config.machine.seed)
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
-    trainer.train()
+    trainer = train_in_process(config, out, ITERATIONS)
     return evaluate_pipeline(trainer.pipeline, num_views=4, split="train")["mean"]["psnr"]
 
 

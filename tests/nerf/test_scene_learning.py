@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import train_in_process
 from vanilla_nerf_pe.nerf.evaluate import evaluate_pipeline
 
 pytestmark = pytest.mark.slow
@@ -23,28 +24,15 @@ MARGIN = {"forward-facing": 2.0, "unbounded": 2.0}  # dB the right kind must gai
 
 def train_fast(parser: str, scene: Path, out: Path, kind: str) -> float:
     from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
-    from nerfstudio.scripts.train import _set_random_seed
 
     from vanilla_nerf_pe.nerf.llff import LLFFDataParserConfig
     from vanilla_nerf_pe.nerf.method_configs import METHODS
 
     preset = "vanilla-nerf-pe-forward-facing" if parser == "llff-data" else "vanilla-nerf-pe-360"
     config = copy.deepcopy(METHODS[preset].config)
-    config.machine.device_type = "cpu"
-    config.machine.seed = 42
-    config.vis = "tensorboard"
-    config.output_dir = out
-    config.timestamp = "run"
-    config.max_num_iterations = ITERATIONS
-    config.steps_per_save = ITERATIONS
-    config.steps_per_eval_image = config.steps_per_eval_batch = ITERATIONS + 1
-    config.optimizers["fields"]["scheduler"].max_steps = ITERATIONS
     config.pipeline.datamanager.dataparser = (LLFFDataParserConfig if parser == "llff-data" else NerfstudioDataParserConfig)(data=scene)
     config.pipeline.model.scene = kind
-    _set_random_seed(config.machine.seed)
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
-    trainer.train()
+    trainer = train_in_process(config, out, ITERATIONS)
     return evaluate_pipeline(trainer.pipeline, num_views=2)["mean"]["psnr"]  # the held-out (val) views
 
 
