@@ -16,7 +16,10 @@ Subcommands (``vnp-image SUBCOMMAND --help`` lists every option):
   ``siren_gradient.png``, ``siren_laplacian.png`` and ``siren_derivatives.png`` (top: the
   ground truth by finite differences, bottom: the SIREN);
 * ``experiment CONFIG``: ``compare`` with the settings of a YAML file (``configs/image/*.yaml``:
-  the seed experiments), written to ``--output`` (default ``outputs/image/<config name>``).
+  the seed experiments), written to ``--output`` (default ``outputs/image/<config name>``);
+* ``compress IMAGE OUT --bpp B``: fit a network sized for B bits per pixel, fine-tune it for
+  k-bit weights and write the ``.vnpi`` file (:mod:`vanilla_nerf_pe.lab.codec`);
+  ``decompress FILE OUT.png`` decodes one (on the CPU, the same PNG every time).
 
 The network options are those of the NeRF fields (:class:`~vanilla_nerf_pe.core.network.CoordinateNetworkConfig`:
 ``--kind``, ``--num-layers``, ``--width``, ``--pe-num-frequencies``, ``--fourier-num-features``,
@@ -48,6 +51,7 @@ from vanilla_nerf_pe.core.image_io import load_image, save_image
 from vanilla_nerf_pe.core.metrics import psnr
 from vanilla_nerf_pe.core.network import NETWORK_KINDS, NetworkKind
 from vanilla_nerf_pe.lab.analysis import image_ssim
+from vanilla_nerf_pe.lab.codec import CompressConfig, compress_image, decode_image, read_file
 from vanilla_nerf_pe.lab.compression import compression_report
 from vanilla_nerf_pe.lab.field import LEGACY_CONFIG_KEYS, ImageFieldConfig, default_image, even_pixel_mask, load_field, save_field
 from vanilla_nerf_pe.lab.fit import FitResult, fit, render
@@ -114,6 +118,31 @@ class CompareCommand(_ImageInput):
     kinds: Tuple[NetworkKind, ...] = NETWORK_KINDS  # type: ignore[assignment]
     """network kinds to fit, in this order."""
     field: Annotated[CompareFieldConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=CompareFieldConfig)
+
+
+@dataclass
+class CompressCommand:
+    """Store an image as a quantised, entropy-coded coordinate network (a .vnpi file)."""
+
+    image: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="IMAGE")]
+    """image to compress (PNG, JPEG, ...)."""
+    output: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="OUT")]
+    """the .vnpi file to write."""
+    alpha: Literal["composite", "drop"] = "composite"
+    """images with transparency: composite on white, or drop the alpha channel."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """where to fit: auto picks cuda when a GPU is visible (decoding is always on the CPU)."""
+    codec: Annotated[CompressConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=CompressConfig)
+
+
+@dataclass
+class DecompressCommand:
+    """Decode a .vnpi file into a PNG (on the CPU: the same PNG on every machine and every run)."""
+
+    file: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="FILE")]
+    """the .vnpi file written by `vnp-image compress`."""
+    output: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="OUT.png")]
+    """the PNG to write."""
 
 
 @dataclass
@@ -304,6 +333,39 @@ def run_compare(args: CompareCommand) -> None:
     print(f"{PROG}: wrote {', '.join(written)}, metrics.json and {len(results)} reconstructions to {out}")
 
 
+def run_compress(args: CompressCommand) -> None:
+    args.codec.check()
+    image = load_image(args.image, alpha=args.alpha)
+    if args.output.is_dir():
+        raise InputError(f"{args.output}: is a directory, not a file to write")
+    _make_output_dir(args.output.parent)  # before the fit: a bad path fails at once
+    result = compress_image(image, args.codec, device=_device(args.device))
+    encoded = result.encoded
+    with _writing(args.output):
+        args.output.write_bytes(encoded.data)
+    sizes = ", ".join(f"{coder} {size} B" for coder, size in result.coder_bytes.items())
+    print(
+        f"{PROG}: wrote {args.output}: {len(encoded.data)} B, {encoded.bpp:.3f} bpp ({encoded.coder}; {sizes}), "
+        f"{encoded.config.kind} {encoded.config.num_layers}x{encoded.config.width} at {encoded.bits} bits, "
+        f"PSNR {result.psnr:.2f} dB decoded ({result.psnr_float:.2f} dB before quantisation); "
+        f"encoded in {result.encode_seconds:.1f} s, decoded in {result.decode_seconds:.2f} s"
+    )
+
+
+def run_decompress(args: DecompressCommand) -> None:
+    import time
+
+    start = time.perf_counter()
+    data = read_file(args.file)
+    try:
+        array = decode_image(data)
+    except InputError as exc:
+        raise InputError(f"{args.file}: {exc}") from None
+    seconds = time.perf_counter() - start
+    save_image(torch.from_numpy(array).float() / 255.0, args.output)
+    print(f"{PROG}: wrote {array.shape[1]}x{array.shape[0]} image to {args.output} (decoded in {seconds:.2f} s)")
+
+
 def _renamed_hint(unknown, table: Dict[str, str]) -> str:
     renamed = [f"{key} -> {table[key]}" for key in unknown if key in table]
     return f" (renamed: {', '.join(renamed)})" if renamed else ""
@@ -355,7 +417,14 @@ def load_experiment(path: Path, output: Optional[Path] = None) -> CompareCommand
 
 def _run(argv) -> None:
     args = tyro.extras.subcommand_cli_from_dict(
-        {"fit": FitCommand, "render": RenderCommand, "compare": CompareCommand, "experiment": ExperimentCommand},
+        {
+            "fit": FitCommand,
+            "render": RenderCommand,
+            "compare": CompareCommand,
+            "experiment": ExperimentCommand,
+            "compress": CompressCommand,
+            "decompress": DecompressCommand,
+        },
         prog=PROG,
         description="Fit an image with a coordinate network (no encoding / positional encoding / Fourier features / SIREN).",
         args=argv,
@@ -364,6 +433,10 @@ def _run(argv) -> None:
         run_fit(args)
     elif isinstance(args, RenderCommand):
         run_render(args)
+    elif isinstance(args, CompressCommand):
+        run_compress(args)
+    elif isinstance(args, DecompressCommand):
+        run_decompress(args)
     elif isinstance(args, ExperimentCommand):
         command = load_experiment(args.config, args.output)
         print(f"{PROG}: experiment {args.config} -> {command.output}")
