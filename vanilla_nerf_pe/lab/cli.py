@@ -55,6 +55,7 @@ from vanilla_nerf_pe.lab.codec import CompressConfig, compress_image, decode_ima
 from vanilla_nerf_pe.lab.compression import compression_report
 from vanilla_nerf_pe.lab.field import LEGACY_CONFIG_KEYS, ImageFieldConfig, default_image, even_pixel_mask, load_field, save_field
 from vanilla_nerf_pe.lab.fit import FitResult, fit, render
+from vanilla_nerf_pe.lab.protocol import choose_holdout_bandwidth
 
 PROG = "vnp-image"
 #: Keys of an experiment YAML renamed with the shared network: old -> new.
@@ -80,6 +81,12 @@ class _ImageInput:
     """images with transparency: composite on white, or drop the alpha channel."""
     holdout: bool = False
     """train on pixels with even row and column only; PSNR is measured on the other pixels."""
+    holdout_bandwidth: Literal["protocol", "as-given"] = "protocol"
+    """with --holdout: protocol sets the encoding's bandwidth for the training grid (PE octaves below
+    its Nyquist rate, Fourier sigma by a sweep on a validation eighth of the training pixels) and
+    prints the choice; as-given keeps the options as they are."""
+    bandwidth_sweep_steps: int = 200
+    """steps of each fit of the Fourier sigma sweep (--holdout-bandwidth protocol)."""
     eval_every: int = 100
     """steps between PSNR evaluations."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -224,6 +231,17 @@ def _fit_with_progress(image: Tensor, config: ImageFieldConfig, args: _ImageInpu
         return fit(image, config, eval_every=args.eval_every, train_mask=mask, callback=callback, device=device)
 
 
+def _holdout_config(image: Tensor, config: ImageFieldConfig, args: _ImageInput) -> ImageFieldConfig:
+    """``config`` with the bandwidth the holdout protocol asks for (printed), or as it is."""
+    if not args.holdout or args.holdout_bandwidth == "as-given":
+        return config
+    if args.bandwidth_sweep_steps < 1:
+        raise InputError(f"--bandwidth-sweep-steps must be >= 1, got {args.bandwidth_sweep_steps}")
+    chosen, line = choose_holdout_bandwidth(image, config, args.bandwidth_sweep_steps)
+    print(f"{PROG}: holdout bandwidth: {line}")
+    return chosen
+
+
 def _summary(result: FitResult, image: Tensor, source: str, config: ImageFieldConfig, holdout: bool) -> Tuple[Dict, Tensor]:
     """(the metrics.json entry of one fit, its ``[H, W, C]`` reconstruction, not clamped)."""
     H, W, C = image.shape
@@ -268,6 +286,7 @@ def run_fit(args: FitCommand) -> None:
     image, source = _load_input(args)
     if args.output is not None:
         _make_output_dir(args.output)  # before the fit: a bad path fails at once
+    config = _holdout_config(image, config, args)
     result = _fit_with_progress(image, config, args, f"fit {config.kind}")
     metrics, recon = _summary(result, image, source, config, args.holdout)
     print(
@@ -309,6 +328,7 @@ def run_compare(args: CompareCommand) -> None:
     recons: Dict[str, Tensor] = {}
     models = {}
     for kind, config in configs.items():
+        config = _holdout_config(image, config, args)
         result = _fit_with_progress(image, config, args, f"fit {kind}")
         metrics, recon = _summary(result, image, source, config, args.holdout)
         metrics.pop("image")

@@ -57,6 +57,7 @@ def fit(
     config: ImageFieldConfig,
     eval_every: int = 100,
     train_mask: Optional[Tensor] = None,
+    eval_mask: Optional[Tensor] = None,
     callback: Optional[Callable[[int, float, Optional[float]], None]] = None,
     chunk: int = 65536,
     device: Union[str, torch.device] = "cpu",
@@ -70,6 +71,8 @@ def fit(
         train_mask: ``[H, W]`` bool, the pixels to train on (e.g.
             :func:`~vanilla_nerf_pe.lab.field.even_pixel_mask`); the PSNR history is then measured
             on the other pixels (generalisation), otherwise on all.
+        eval_mask: ``[H, W]`` bool, the pixels the PSNR history scores instead (e.g. a validation
+            subset of the training grid's own pixels, :func:`~vanilla_nerf_pe.lab.protocol.validation_split`).
         callback: called after every step as ``callback(step, loss, psnr_or_None)``.
         chunk: the most pixels per forward pass. A full-image step accumulates the gradient over
             chunks (exactly the full-batch gradient), so memory is bounded for any image size.
@@ -93,6 +96,10 @@ def fit(
             raise InputError("train_mask must select some, but not all, pixels")
     else:
         train_idx = eval_idx = torch.arange(H * W)
+    if eval_mask is not None:
+        if eval_mask.shape != (H, W) or not bool(eval_mask.any()):
+            raise InputError(f"eval_mask must be [{H}, {W}] and select some pixels, got {tuple(eval_mask.shape)}")
+        eval_idx = eval_mask.reshape(-1).bool().nonzero().squeeze(-1)
 
     device = torch.device(device)
     model = ImageField(config, C).to(device)
