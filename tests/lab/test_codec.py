@@ -44,7 +44,10 @@ def single_thread():
 
 
 def small_field(kind="siren", channels=3, **options) -> ImageField:
-    config = storable_config(ImageFieldConfig(kind=kind, num_layers=3, width=12, pe_num_frequencies=4, fourier_num_features=8, **options))
+    config = storable_config(
+        ImageFieldConfig(kind=kind, num_layers=3, width=12, pe_num_frequencies=4, fourier_num_features=8, hash_num_levels=3,
+                         hash_log2_table_size=6, hash_base_resolution=4, hash_max_resolution=16, **options)
+    )
     return ImageField(config, channels)
 
 
@@ -97,7 +100,7 @@ def test_quantisation_aware_finetuning_lowers_the_quantised_error():
 
 
 @pytest.mark.parametrize("coder", CODERS)
-@pytest.mark.parametrize("kind", ["siren", "pe", "fourier", "none"])
+@pytest.mark.parametrize("kind", ["siren", "pe", "fourier", "none", "hash"])
 def test_round_trip_gives_bit_exact_weights(kind, coder):
     model = small_field(kind)
     encoded = encode_field(model, 20, 30, 8, coder)

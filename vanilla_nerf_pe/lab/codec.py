@@ -63,8 +63,9 @@ CODERS: Tuple[str, ...] = ("raw", "lzma", "ans")
 ENTROPY_FAMILIES: Tuple[str, ...] = ("laplace", "gaussian")
 #: The architecture block: kind, num_layers, width, skip-connection bit mask, pe_num_frequencies,
 #: pe_include_input, pe_base_frequency, fourier_num_features, fourier_sigma, fourier_seed,
-#: siren_first_omega_0, siren_hidden_omega_0, coord_scale.
-ARCH_FORMAT = "<BBHHB?fHfIfff"
+#: siren_first_omega_0, siren_hidden_omega_0, coord_scale, hash_num_levels, hash_features_per_level,
+#: hash_log2_table_size, hash_base_resolution, hash_max_resolution.
+ARCH_FORMAT = "<BBHHB?fHfIfffBBBHH"
 _PREFIX_FORMAT = "<4sBBHHBB"
 _TENSOR_FORMAT = "<Bee"
 _TAIL_FORMAT = "<II"
@@ -141,6 +142,8 @@ def pack_architecture(config: ImageFieldConfig) -> bytes:
             config.pe_num_frequencies, config.pe_include_input, config.pe_base_frequency,
             config.fourier_num_features, config.fourier_sigma, config.fourier_seed,
             config.siren_first_omega_0, config.siren_hidden_omega_0, config.coord_scale,
+            config.hash_num_levels, config.hash_features_per_level, config.hash_log2_table_size,
+            config.hash_base_resolution, config.hash_max_resolution,
         )
     except struct.error as exc:
         raise InputError(f"the architecture does not fit the file format ({exc})") from None
@@ -148,9 +151,8 @@ def pack_architecture(config: ImageFieldConfig) -> bytes:
 
 def unpack_architecture(block: bytes) -> ImageFieldConfig:
     """The :class:`ImageFieldConfig` an :data:`ARCH_FORMAT` block describes (fitting options at their defaults)."""
-    (kind, layers, width, mask, pe_l, pe_in, pe_base, ff_m, ff_sigma, ff_seed, omega_first, omega_hidden, scale) = struct.unpack(
-        ARCH_FORMAT, block
-    )
+    (kind, layers, width, mask, pe_l, pe_in, pe_base, ff_m, ff_sigma, ff_seed, omega_first, omega_hidden, scale,
+     hash_levels, hash_features, hash_log2, hash_base, hash_max) = struct.unpack(ARCH_FORMAT, block)
     if kind >= len(NETWORK_KINDS):
         raise InputError(f"unknown network kind {kind} in the file")
     return ImageFieldConfig(
@@ -159,6 +161,8 @@ def unpack_architecture(block: bytes) -> ImageFieldConfig:
         pe_num_frequencies=pe_l, pe_include_input=pe_in, pe_base_frequency=pe_base,
         fourier_num_features=ff_m, fourier_sigma=ff_sigma, fourier_seed=ff_seed,
         siren_first_omega_0=omega_first, siren_hidden_omega_0=omega_hidden, coord_scale=scale,
+        hash_num_levels=hash_levels, hash_features_per_level=hash_features, hash_log2_table_size=hash_log2,
+        hash_base_resolution=hash_base, hash_max_resolution=hash_max,
     )
 
 

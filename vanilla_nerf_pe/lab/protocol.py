@@ -102,9 +102,12 @@ def choose_holdout_bandwidth(image: Tensor, config: ImageFieldConfig, sweep_step
         return dataclasses.replace(config, fourier_sigma=best), (
             f"fourier: sigma = {best:g} (validation PSNR on 1/8 of the training pixels, {sweep_steps} steps each: {table}; {grid})"
         )
-    if config.kind == "hash" and hasattr(config, "hash_max_resolution"):
-        finest = min(H, W) // 2
-        return dataclasses.replace(config, hash_max_resolution=finest), f"hash: finest level {finest} cells across ({grid})"
+    if config.kind == "hash":
+        finest = max(1, min(H, W) // 2)  # one cell per training pixel: no level resolves more than the grid
+        base = min(config.hash_base_resolution, finest)
+        return dataclasses.replace(config, hash_max_resolution=finest, hash_base_resolution=base), (
+            f"hash: finest level {finest} cells across, coarsest {base} ({grid})"
+        )
     return config, f"{config.kind}: no bandwidth option changed ({grid})"
 
 
