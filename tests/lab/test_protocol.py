@@ -88,3 +88,50 @@ def test_fourier_sigma_sweep_follows_the_band_limit():
         assert result.fourier_sigma in [8.0 * f for f in SIGMA_SWEEP_FRACTIONS]
         chosen[max_cycles] = result.fourier_sigma
     assert chosen[1.0] < chosen[6.0], chosen
+
+
+def test_tancik_matrices_closed_form():
+    from vanilla_nerf_pe.lab.protocol import tancik_mapping_matrix
+
+    pe = tancik_mapping_matrix("pe", 256, 6.0)
+    assert pe.shape == (256, 2)
+    assert torch.equal(pe[:128, 1], torch.zeros(128)) and torch.equal(pe[128:, 0], torch.zeros(128))
+    torch.testing.assert_close(pe[:128, 0], pe[128:, 1])
+    assert float(pe[0, 0]) == 0.0 and abs(float(pe[127, 0]) - 63.0) < 1e-4  # 2^0 - 1 .. 2^6 - 1
+    ratios = (pe[1:128, 0] + 1) / (pe[:127, 0] + 1)
+    torch.testing.assert_close(ratios, torch.full((127,), 2 ** (6 / 127)))  # log-linear spacing
+    assert torch.equal(tancik_mapping_matrix("basic"), torch.eye(2))
+    gaussian = tancik_mapping_matrix("gaussian", 4096, sigma=10.0, seed=1)
+    assert abs(float(gaussian.std()) - 10.0) < 0.3 and torch.equal(gaussian, tancik_mapping_matrix("gaussian", 4096, sigma=10.0, seed=1))
+
+
+def test_table1_fields_are_the_papers_mappings_on_our_coordinates():
+    from vanilla_nerf_pe.lab.protocol import Table1Config, table1_field, tancik_mapping_matrix
+
+    config = Table1Config(size=16, steps=1, width=8)
+    x = torch.rand(50, 2) * 2 - 1
+    x01 = (x + 1) / 2
+    for method in ("basic", "pe", "gaussian"):
+        model = table1_field(method, config, 3, 16, 16)
+        B = tancik_mapping_matrix(method)
+        ours = model.network.encoding(x)  # [cos(all m), sin(all m)]
+        m = B.shape[0]
+        theirs = 2 * math.pi * x01 @ B.T
+        phase = math.pi * B.sum(-1)  # 2 pi b x01 = 2 pi (b / 2) x + pi b . (1, 1)
+        torch.testing.assert_close(ours[:, :m], torch.cos(theirs - phase), atol=2e-4, rtol=0)
+        torch.testing.assert_close(ours[:, m:], torch.sin(theirs - phase), atol=2e-4, rtol=0)
+        assert model.config.lr == (1e-2 if method == "basic" else 1e-3)
+    assert table1_field("none", config, 3, 16, 16).config.lr == 1e-2
+    hashed = table1_field("hash", config, 3, 16, 16).config
+    assert hashed.hash_max_resolution == 8 and hashed.hash_base_resolution == 8
+    assert table1_field("siren", config, 3, 16, 16).config.num_layers == 3
+
+
+def test_run_table1_scores_the_offset_pixels():
+    from vanilla_nerf_pe.lab.protocol import TABLE1_METHODS, Table1Config, run_table1
+
+    image = band_limited_image(8, 1.0).repeat(1, 1, 3)
+    rows = run_table1({"synthetic": image}, Table1Config(size=8, steps=2, width=8))
+    assert [r["method"] for r in rows] == list(TABLE1_METHODS)
+    for row in rows:
+        assert math.isfinite(row["psnr_held_out"]) and row["psnr_held_out"] != row["psnr_full_image"]

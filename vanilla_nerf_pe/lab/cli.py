@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, Literal, Optional, Tuple
 
+import numpy as np
 import torch
 import tyro
 from torch import Tensor
@@ -55,7 +56,7 @@ from vanilla_nerf_pe.lab.codec import CompressConfig, compress_image, decode_ima
 from vanilla_nerf_pe.lab.compression import compression_report
 from vanilla_nerf_pe.lab.field import LEGACY_CONFIG_KEYS, ImageFieldConfig, default_image, even_pixel_mask, load_field, save_field
 from vanilla_nerf_pe.lab.fit import FitResult, fit, render
-from vanilla_nerf_pe.lab.protocol import choose_holdout_bandwidth
+from vanilla_nerf_pe.lab.protocol import TABLE1_METHODS, Table1Config, choose_holdout_bandwidth
 
 PROG = "vnp-image"
 #: Keys of an experiment YAML renamed with the shared network: old -> new.
@@ -150,6 +151,49 @@ class DecompressCommand:
     """the .vnpi file written by `vnp-image compress`."""
     output: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="OUT.png")]
     """the PNG to write."""
+
+
+@dataclass
+class RdCodecConfig(CompressConfig):
+    """CompressConfig without ``bpp``: ``rd`` compresses at every rate of ``--rates``."""
+
+    bpp: tyro.conf.Suppress[float] = 0.3
+
+
+@dataclass
+class RdCommand:
+    """Rate-distortion curves (PSNR and SSIM against bpp): ours, JPEG 4:4:4 and 4:2:0, WebP, JPEG 2000, AVIF, JPEG XL, COIN."""
+
+    images: Annotated[Tuple[Path, ...], tyro.conf.Positional, tyro.conf.arg(metavar="IMAGES")] = ()
+    """images to compress; default: the shipped set (scikit-image's astronaut, chelsea and coffee)."""
+    output: Path = Path("rd")
+    """directory for rd.png, rd_table.md, rd.json and ours/ (the .vnpi files; a rerun reuses them)."""
+    crop: int = 256
+    """centre crop of every image to crop x crop pixels (0: uncropped)."""
+    rates: Tuple[float, ...] = (0.15, 0.3, 0.6)
+    """target bits per pixel of our files."""
+    report_rate: float = 0.3
+    """the rate of the table: each codec's mean PSNR and SSIM there (interpolated per image)."""
+    ours: bool = True
+    """compress with our codec too (--no-ours: the baselines only, seconds)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """where our fits run (decoding is always on the CPU)."""
+    codec: Annotated[RdCodecConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RdCodecConfig)
+
+
+@dataclass
+class Table1Command:
+    """Tancik et al. 2020's Table 1 protocol (train on y[::2, ::2], score the offset pixels), plus SIREN and the hash grid."""
+
+    images: Annotated[Tuple[Path, ...], tyro.conf.Positional, tyro.conf.arg(metavar="IMAGES")] = ()
+    """images (centre-cropped to a square, resized to --size); default: the shipped set."""
+    output: Path = Path("table1")
+    """directory for table1.md and table1.json."""
+    methods: Tuple[str, ...] = TABLE1_METHODS
+    """methods to fit: none, basic, pe, gaussian (Tancik et al.'s), siren, hash."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """where to train."""
+    protocol: Annotated[Table1Config, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=Table1Config)
 
 
 @dataclass
@@ -386,6 +430,137 @@ def run_decompress(args: DecompressCommand) -> None:
     print(f"{PROG}: wrote {array.shape[1]}x{array.shape[0]} image to {args.output} (decoded in {seconds:.2f} s)")
 
 
+def _rd_images(args: RdCommand) -> Dict[str, np.ndarray]:
+    from vanilla_nerf_pe.core.image_io import to_uint8
+    from vanilla_nerf_pe.lab import rd
+
+    if args.crop < 0:
+        raise InputError(f"--crop must be >= 0, got {args.crop}")
+    if not args.images:
+        return rd.shipped_photographs(args.crop)
+    images = {}
+    for path in args.images:
+        array = to_uint8(load_image(path))
+        images[path.stem] = rd.centre_crop(array, args.crop) if args.crop else array
+    if len(images) != len(args.images):
+        raise InputError("two IMAGES have the same file name; rd names them by it")
+    return images
+
+
+def run_rd(args: RdCommand) -> None:
+    import time
+
+    from vanilla_nerf_pe.lab import rd
+
+    if not args.rates or any(r <= 0 for r in args.rates):
+        raise InputError(f"--rates must be > 0, got {args.rates}")
+    images = _rd_images(args)
+    _make_output_dir(args.output / "ours")
+    points: list = []
+    for name, array in images.items():
+        for codec in rd.baseline_codecs():
+            points += rd.baseline_curve(codec, name, array)
+        print(f"{PROG}: rd: {name} ({array.shape[1]}x{array.shape[0]}): baselines done")
+        if not args.ours:
+            continue
+        image = torch.from_numpy(array.astype("float32") / 255.0)
+        image = image[..., None] if image.ndim == 2 else image
+        for rate in sorted(args.rates):
+            stem = args.output / "ours" / f"{name}_{rate:g}bpp"
+            vnpi, record = stem.with_suffix(".vnpi"), stem.with_suffix(".json")
+            if vnpi.is_file() and record.is_file():
+                encode_seconds = json.loads(record.read_text())["encode_seconds"]
+            else:
+                config = RdCodecConfig(**{**dataclasses.asdict(args.codec), "bpp": rate})
+                result = compress_image(image, config, device=_device(args.device))
+                encode_seconds = result.encode_seconds
+                with _writing(vnpi):
+                    vnpi.write_bytes(result.encoded.data)
+                _write_json({"encode_seconds": encode_seconds, "coder_bytes": result.coder_bytes, "config": dataclasses.asdict(config)}, record)
+            data = read_file(vnpi)
+            start = time.perf_counter()
+            decoded = decode_image(data)
+            decode_seconds = time.perf_counter() - start
+            quality, similarity = rd.score(decoded, array)
+            point = rd.RatePoint("ours", name, f"{rate:g}", 8.0 * len(data) / (array.shape[0] * array.shape[1]), quality, similarity, encode_seconds, decode_seconds)
+            points.append(point)
+            print(f"{PROG}: rd: {name} ours at {rate:g}: {point.bpp:.3f} bpp, {quality:.2f} dB, SSIM {similarity:.3f}, encoded in {encode_seconds:.0f} s, decoded in {decode_seconds:.2f} s")
+    rows = _rd_table(points, args.report_rate)
+    table = "\n".join(rows) + "\n"
+    with _writing(args.output):
+        (args.output / "rd_table.md").write_text(table)
+        size = next(iter(images.values())).shape
+        rd.save_rd_figure(args.output / "rd.png", points, f"{', '.join(images)} ({size[1]}x{size[0]} crops): mean over images")
+    _write_json({"images": list(images), "crop": args.crop, "report_rate": args.report_rate, "coin_kodak": rd.COIN_KODAK,
+                 "points": [dataclasses.asdict(p) for p in points]}, args.output / "rd.json")
+    print(table, end="")
+    print(f"{PROG}: wrote rd.png, rd_table.md and rd.json to {args.output}")
+
+
+def _rd_table(points: list, rate: float) -> list:
+    """Markdown rows: each codec's mean PSNR and SSIM at ``rate`` and its mean seconds per file."""
+    from vanilla_nerf_pe.lab import rd
+
+    def cell(value, fmt):
+        return format(value, fmt) if value is not None else "n/a (curve does not reach)"
+
+    rows = [
+        f"| codec | mean PSNR at {rate:g} bpp | mean SSIM at {rate:g} bpp | encode s per file (mean) | decode s per file (mean) |",
+        "|---|---|---|---|---|",
+    ]
+    for codec in dict.fromkeys(p.codec for p in points):
+        mine = [p for p in points if p.codec == codec]
+        rows.append(
+            f"| {codec} | {cell(rd.mean_at_rate(mine, rate), '.2f')} | {cell(rd.mean_at_rate(mine, rate, 'ssim'), '.3f')} | "
+            f"{sum(p.encode_seconds for p in mine) / len(mine):.3g} | {sum(p.decode_seconds for p in mine) / len(mine):.3g} |"
+        )
+    rows.append(f"| COIN (published, Kodak 768x512, not this set) | {rd.coin_psnr_at(rate):.2f} | | | |")
+    return rows
+
+
+def run_table1_command(args: Table1Command) -> None:
+    from PIL import Image
+
+    from vanilla_nerf_pe.core.image_io import to_uint8
+    from vanilla_nerf_pe.lab import protocol, rd
+
+    config = args.protocol
+    config.check()
+    bad = [m for m in args.methods if m not in TABLE1_METHODS]
+    if bad or not args.methods:
+        raise InputError(f"--methods {bad or '(none)'}: choose from {', '.join(TABLE1_METHODS)}")
+    sources = {path.stem: to_uint8(load_image(path)) for path in args.images} if args.images else rd.shipped_photographs(0)
+    images = {}
+    for name, array in sources.items():
+        square = rd.centre_crop(array, min(array.shape[:2]))
+        resized = Image.fromarray(square[..., 0] if square.shape[-1] == 1 else square).resize((config.size, config.size), Image.Resampling.LANCZOS)
+        pixels = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0)
+        images[name] = pixels[..., None] if pixels.ndim == 2 else pixels
+    _make_output_dir(args.output)
+
+    def progress(row: dict) -> None:
+        print(f"{PROG}: table1: {row['image']} {row['method']}: held-out {row['psnr_held_out']:.2f} dB, "
+              f"full image {row['psnr_full_image']:.2f} dB, {row['seconds']:.0f} s", flush=True)
+
+    rows = protocol.run_table1(images, config, args.methods, device=_device(args.device), progress=progress)
+    lines = [
+        f"| method | held-out PSNR, mean of {len(images)} ({', '.join(images)}) | full-image PSNR | Tancik et al., DIV2K | parameters | seconds per image |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method in args.methods:
+        mine = [r for r in rows if r["method"] == method]
+        mean = lambda key: sum(r[key] for r in mine) / len(mine)  # noqa: E731
+        paper = protocol.TANCIK_TABLE1_DIV2K.get(method)
+        lines.append(f"| {method} | {mean('psnr_held_out'):.2f} dB | {mean('psnr_full_image'):.2f} dB | "
+                     f"{f'{paper:.2f} dB' if paper is not None else ''} | {mine[0]['num_parameters']:,} | {mean('seconds'):.0f} |")
+    table = "\n".join(lines) + "\n"
+    with _writing(args.output):
+        (args.output / "table1.md").write_text(table)
+    _write_json({"protocol": dataclasses.asdict(config), "images": list(images), "rows": rows}, args.output / "table1.json")
+    print(table, end="")
+    print(f"{PROG}: wrote table1.md and table1.json to {args.output}")
+
+
 def _renamed_hint(unknown, table: Dict[str, str]) -> str:
     renamed = [f"{key} -> {table[key]}" for key in unknown if key in table]
     return f" (renamed: {', '.join(renamed)})" if renamed else ""
@@ -444,6 +619,8 @@ def _run(argv) -> None:
             "experiment": ExperimentCommand,
             "compress": CompressCommand,
             "decompress": DecompressCommand,
+            "rd": RdCommand,
+            "table1": Table1Command,
         },
         prog=PROG,
         description="Fit an image with a coordinate network (no encoding / positional encoding / Fourier features / SIREN).",
@@ -457,6 +634,10 @@ def _run(argv) -> None:
         run_compress(args)
     elif isinstance(args, DecompressCommand):
         run_decompress(args)
+    elif isinstance(args, RdCommand):
+        run_rd(args)
+    elif isinstance(args, Table1Command):
+        run_table1_command(args)
     elif isinstance(args, ExperimentCommand):
         command = load_experiment(args.config, args.output)
         print(f"{PROG}: experiment {args.config} -> {command.output}")

@@ -23,7 +23,7 @@ from vanilla_nerf_pe.lab.analysis import finite_difference_derivatives, gradient
 SIREN_DERIVATIVE_FILES = ("siren_gradient.png", "siren_laplacian.png", "siren_derivatives.png")
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -40,7 +40,7 @@ def save_comparison(path: Path, panels: Sequence[Tuple[str, Tensor]]) -> None:
             ax.imshow(shown, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def save_psnr_curves(path: Path, histories: Dict[str, Sequence[Sequence[float]]], ylabel: str = "PSNR (dB)") -> None:
@@ -52,7 +52,7 @@ def save_psnr_curves(path: Path, histories: Dict[str, Sequence[Sequence[float]]]
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _derivative_panel(fig, ax, values, kind: str, title: str) -> None:
@@ -84,14 +84,14 @@ def save_siren_derivatives(model: nn.Module, image: Tensor, out_dir: Path) -> Tu
     ):
         fig, ax = plt.subplots(figsize=(4, 3.5))
         _derivative_panel(fig, ax, values, kind, title)
-        _save(fig, out_dir / name)
+        save_figure(fig, out_dir / name)
     fig, axes = plt.subplots(2, 2, figsize=(7.5, 6.5))
     _derivative_panel(fig, axes[0, 0], gt_grad, "gradient", "ground truth |grad f| (finite diff.)")
     _derivative_panel(fig, axes[0, 1], gt_lap, "laplacian", "ground truth Laplacian (finite diff.)")
     _derivative_panel(fig, axes[1, 0], grad, "gradient", "SIREN |grad f| (autograd)")
     _derivative_panel(fig, axes[1, 1], lap, "laplacian", "SIREN Laplacian (autograd)")
-    _save(fig, out_dir / both_file)
+    save_figure(fig, out_dir / both_file)
     return SIREN_DERIVATIVE_FILES
 
 
-__all__ = ["SIREN_DERIVATIVE_FILES", "save_comparison", "save_psnr_curves", "save_siren_derivatives"]
+__all__ = ["SIREN_DERIVATIVE_FILES", "save_figure", "save_comparison", "save_psnr_curves", "save_siren_derivatives"]

@@ -61,6 +61,7 @@ def fit(
     callback: Optional[Callable[[int, float, Optional[float]], None]] = None,
     chunk: int = 65536,
     device: Union[str, torch.device] = "cpu",
+    initial_model: Optional[ImageField] = None,
 ) -> FitResult:
     """Fit an :class:`ImageField` to ``image [H, W, C]`` by MSE with Adam.
 
@@ -78,6 +79,8 @@ def fit(
             chunks (exactly the full-batch gradient), so memory is bounded for any image size.
         device: where to train ("cpu", "cuda", ...); the returned model stays there, and
             :func:`render` and the PSNR history work from any device (results on the CPU).
+        initial_model: start from this field (built from ``config``, e.g. with a Fourier matrix B
+            set by hand: :func:`~vanilla_nerf_pe.lab.protocol.table1_field`) instead of a fresh one.
 
     Returns:
         a :class:`FitResult`; PSNR is computed on predictions clamped to [0, 1].
@@ -102,7 +105,9 @@ def fit(
         eval_idx = eval_mask.reshape(-1).bool().nonzero().squeeze(-1)
 
     device = torch.device(device)
-    model = ImageField(config, C).to(device)
+    if initial_model is not None and initial_model.channels != C:
+        raise InputError(f"initial_model has {initial_model.channels} channels, the image {C}")
+    model = (initial_model if initial_model is not None else ImageField(config, C)).to(device)
     train_target = target[train_idx].to(device)
     if config.standardize:
         model.mean.copy_(train_target.mean(dim=0))
