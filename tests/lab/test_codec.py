@@ -103,10 +103,12 @@ def test_quantisation_aware_finetuning_lowers_the_quantised_error():
 @pytest.mark.parametrize("kind", ["siren", "pe", "fourier", "none", "hash"])
 def test_round_trip_gives_bit_exact_weights(kind, coder):
     model = small_field(kind)
-    encoded = encode_field(model, 20, 30, 8, coder)
+    encoded = encode_field(model, 20, 30, 8, coder, bias_bits=12)
     decoded, read = decode_field(encoded.data)
     for (name, original), (_, restored), step in zip(codec.network_parameters(model), codec.network_parameters(decoded), encoded.steps):
-        expected = dequantize(quantize(original, step, 8), step)
+        bits = 12 if name.endswith("bias") else 8
+        assert step == quantization_step(original, bits)
+        expected = dequantize(quantize(original, step, bits), step)
         assert torch.equal(restored.detach(), expected), name
     assert all(np.array_equal(a, b) for a, b in zip(read.symbols, encoded.symbols))
     if kind == "fourier":
@@ -125,13 +127,13 @@ def test_standardised_mean_and_std_are_stored():
 
 def test_header_fields():
     model = small_field("siren", channels=1, siren_first_omega_0=20.0, coord_scale=1.5)
-    encoded = encode_field(model, 300, 70, 6, "lzma")
+    encoded = encode_field(model, 300, 70, 6, "lzma", bias_bits=11)
     data = encoded.data
     assert data[:4] == MAGIC and data[4] == FORMAT_VERSION
     assert data[5] == CODERS.index("lzma")
-    assert struct.unpack_from("<HHBB", data, 6) == (300, 70, 1, 6)
+    assert struct.unpack_from("<HHBBB", data, 6) == (300, 70, 1, 6, 11)
     _, read = decode_field(data)
-    assert (read.height, read.width, read.channels, read.bits, read.coder) == (300, 70, 1, 6, "lzma")
+    assert (read.height, read.width, read.channels, read.bits, read.bias_bits, read.coder) == (300, 70, 1, 6, 11, "lzma")
     config = read.config
     assert (config.kind, config.num_layers, config.width) == ("siren", 3, 12)
     assert (config.siren_first_omega_0, config.coord_scale) == (20.0, 1.5)
@@ -177,8 +179,10 @@ def test_bpp_accounting_matches_the_file_size(tmp_path):
     # The rate model sized the network: parameters times the bits per weight and the header make the budget.
     count = siren_parameter_count(encoded.config.num_layers, encoded.config.width, 3)
     assert count == sum(q.size for q in encoded.symbols)
+    names = [name for name, _ in codec.network_parameters(decode_field(encoded.data)[0])]
+    symbol_bits = sum(q.size * k for q, k in zip(encoded.symbols, codec.tensor_bits(names, 8, 12)))
     raw_payload_bits = 8 * (result.coder_bytes["raw"] - encoded.header_bytes)
-    assert count * 8 <= raw_payload_bits < count * 8 + 8
+    assert symbol_bits <= raw_payload_bits < symbol_bits + 8
 
 
 def test_architecture_for_rate_follows_the_budget():

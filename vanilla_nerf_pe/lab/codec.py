@@ -17,6 +17,8 @@ File format, version 1 (all integers little-endian; ``f16``/``f32`` IEEE floats)
     height, width    u16, u16  the image's size in pixels
     channels         u8        1 (grayscale) or 3 (RGB)
     bits             u8        k, the quantisation's bits per weight (2..16)
+    bias bits        u8        the bits of the bias vectors (2..16): few numbers, but in a SIREN an
+                               error in a bias is multiplied by omega_0, so they get more bits
     architecture     ARCH      the ImageFieldConfig options that shape the network (see ARCH_FORMAT)
     flags            u8        bit 0: standardised output (mean and std follow)
     [mean, std]      2 C f32   only with flag bit 0
@@ -66,7 +68,7 @@ ENTROPY_FAMILIES: Tuple[str, ...] = ("laplace", "gaussian")
 #: siren_first_omega_0, siren_hidden_omega_0, coord_scale, hash_num_levels, hash_features_per_level,
 #: hash_log2_table_size, hash_base_resolution, hash_max_resolution.
 ARCH_FORMAT = "<BBHHB?fHfIfffBBBHH"
-_PREFIX_FORMAT = "<4sBBHHBB"
+_PREFIX_FORMAT = "<4sBBHHBBB"
 _TENSOR_FORMAT = "<Bee"
 _TAIL_FORMAT = "<II"
 #: The entropy model's scale never goes below this (a tensor of zeros still has a valid model).
@@ -192,25 +194,25 @@ def _entropy_model(family: int, bits: int):
     return model.QuantizedLaplace(-limit, limit) if family == 0 else model.QuantizedGaussian(-limit, limit)
 
 
-def _ans_encode(groups: List[Tuple[np.ndarray, int, float]], bits: int) -> bytes:
-    """One ANS stream of every group ``(int32 symbols, family, scale)``, decoded in the same order."""
+def _ans_encode(groups: List[Tuple[np.ndarray, int, float, int]]) -> bytes:
+    """One ANS stream of every group ``(int32 symbols, family, scale, bits)``, decoded in the same order."""
     import constriction
 
     coder = constriction.stream.stack.AnsCoder()
-    for symbols, family, scale in reversed(groups):
+    for symbols, family, scale, bits in reversed(groups):
         n = symbols.size
         coder.encode_reverse(symbols.astype(np.int32), _entropy_model(family, bits), np.zeros(n), np.full(n, scale))
     return coder.get_compressed().astype("<u4").tobytes()
 
 
-def _ans_decode(payload: bytes, groups: List[Tuple[int, int, float]], bits: int) -> List[np.ndarray]:
+def _ans_decode(payload: bytes, groups: List[Tuple[int, int, float, int]]) -> List[np.ndarray]:
     import constriction
 
     if len(payload) % 4:
         raise InputError("the ANS payload is not a whole number of 32-bit words")
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
     out = []
-    for n, family, scale in groups:
+    for n, family, scale, bits in groups:
         out.append(coder.decode(_entropy_model(family, bits), np.zeros(n), np.full(n, scale)).astype(np.int64))
     return out
 
@@ -223,53 +225,65 @@ def _entropy_scale(symbols: np.ndarray, family: int) -> float:
     return float(np.float16(max(raw, MIN_ENTROPY_SCALE)))
 
 
-def _pack_bits(symbols: np.ndarray, bits: int) -> bytes:
-    offset = (symbols + max_symbol(bits)).astype(np.uint32)
-    bit_rows = (offset[:, None] >> np.arange(bits - 1, -1, -1, dtype=np.uint32)) & 1
-    return np.packbits(bit_rows.astype(np.uint8).reshape(-1)).tobytes()
+def _pack_bits(tensors: List[np.ndarray], bits: List[int]) -> bytes:
+    """Each tensor's symbols, offset to ``0..2 max_symbol``, in its ``bits`` bits, most significant
+    first, all in one bit stream (zero-padded to a byte)."""
+    streams = []
+    for q, k in zip(tensors, bits):
+        offset = (q.reshape(-1) + max_symbol(k)).astype(np.uint32)
+        streams.append(((offset[:, None] >> np.arange(k - 1, -1, -1, dtype=np.uint32)) & 1).astype(np.uint8).reshape(-1))
+    return np.packbits(np.concatenate(streams) if streams else np.zeros(0, np.uint8)).tobytes()
 
 
-def _unpack_bits(payload: bytes, count: int, bits: int) -> np.ndarray:
+def _unpack_bits(payload: bytes, counts: List[int], bits: List[int]) -> List[np.ndarray]:
     flat = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
-    if flat.size < count * bits:
-        raise InputError("truncated payload")
-    rows = flat[: count * bits].reshape(count, bits).astype(np.int64)
-    return rows @ (1 << np.arange(bits - 1, -1, -1)) - max_symbol(bits)
+    needed = sum(n * k for n, k in zip(counts, bits))
+    if flat.size < needed or flat.size >= needed + 8:
+        raise InputError(f"the payload holds {flat.size} bits, the architecture needs {needed}")
+    out, start = [], 0
+    for n, k in zip(counts, bits):
+        rows = flat[start : start + n * k].reshape(n, k).astype(np.int64)
+        out.append(rows @ (1 << np.arange(k - 1, -1, -1)) - max_symbol(k))
+        start += n * k
+    return out
 
 
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 
 
-def encode_symbols(tensors: List[np.ndarray], bits: int, coder: str) -> Tuple[bytes, List[Tuple[int, float]]]:
-    """The payload for ``tensors`` (int symbols) with ``coder``, and each tensor's ``(family, scale)``.
+def encode_symbols(tensors: List[np.ndarray], bits: List[int], coder: str) -> Tuple[bytes, List[Tuple[int, float]]]:
+    """The payload for ``tensors`` (int symbols of ``bits[i]`` bits each) with ``coder``, and each
+    tensor's ``(family, scale)``.
 
-    ``ans`` picks, per tensor, the family (Laplace or Gaussian) whose stream is shorter.
+    raw packs each tensor's symbols in its bits, one bit stream; lzma compresses one byte per symbol
+    (two when some tensor has more than 8 bits); ans picks, per tensor, the family (Laplace or
+    Gaussian) whose stream is shorter.
     """
     models = []
-    for q in tensors:
+    for q, k in zip(tensors, bits):
         if coder == "ans":
             options = [(f, _entropy_scale(q, f)) for f in range(len(ENTROPY_FAMILIES))]
-            models.append(min(options, key=lambda m: len(_ans_encode([(q, m[0], m[1])], bits))))
+            models.append(min(options, key=lambda m: len(_ans_encode([(q, m[0], m[1], k)]))))
         else:
             models.append((0, 0.0))
     flat = np.concatenate([q.reshape(-1) for q in tensors]) if tensors else np.zeros(0, dtype=np.int64)
     if coder == "raw":
-        return _pack_bits(flat, bits), models
+        return _pack_bits(tensors, bits), models
     if coder == "lzma":
-        dtype = "<i1" if bits <= 8 else "<i2"
+        dtype = "<i1" if max(bits) <= 8 else "<i2"
         return lzma.compress(flat.astype(dtype).tobytes(), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS), models
     if coder == "ans":
-        return _ans_encode([(q.reshape(-1), f, s) for q, (f, s) in zip(tensors, models)], bits), models
+        return _ans_encode([(q.reshape(-1), f, s, k) for q, (f, s), k in zip(tensors, models, bits)]), models
     raise InputError(f"unknown coder {coder!r}; choose one of {', '.join(CODERS)}")
 
 
-def decode_symbols(payload: bytes, counts: List[int], models: List[Tuple[int, float]], bits: int, coder: str) -> List[np.ndarray]:
+def decode_symbols(payload: bytes, counts: List[int], models: List[Tuple[int, float]], bits: List[int], coder: str) -> List[np.ndarray]:
     """The inverse of :func:`encode_symbols`: one int64 array per entry of ``counts``."""
     total = sum(counts)
     if coder == "raw":
-        flat = _unpack_bits(payload, total, bits)
+        return _unpack_bits(payload, counts, bits)
     elif coder == "lzma":
-        dtype = "<i1" if bits <= 8 else "<i2"
+        dtype = "<i1" if max(bits) <= 8 else "<i2"
         try:
             raw = lzma.decompress(payload, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
         except lzma.LZMAError as exc:
@@ -278,7 +292,7 @@ def decode_symbols(payload: bytes, counts: List[int], models: List[Tuple[int, fl
         if flat.size != total:
             raise InputError(f"the payload holds {flat.size} weights, the architecture needs {total}")
     else:
-        return _ans_decode(payload, [(n, f, s) for n, (f, s) in zip(counts, models)], bits)
+        return _ans_decode(payload, [(n, f, s, k) for n, (f, s), k in zip(counts, models, bits)])
     return list(np.split(flat, np.cumsum(counts)[:-1]))
 
 
@@ -297,6 +311,9 @@ class EncodedImage:
     width: int
     channels: int
     bits: int
+    """bits of the weight tensors (and hash tables)."""
+    bias_bits: int
+    """bits of the bias vectors."""
     coder: str
     config: ImageFieldConfig
     """the architecture (fitting options at their defaults when decoded)."""
@@ -313,8 +330,14 @@ class EncodedImage:
         return 8.0 * len(self.data) / (self.height * self.width)
 
 
-def encode_field(model: ImageField, height: int, width: int, bits: int, coder: str = "ans") -> EncodedImage:
-    """Quantise every parameter tensor of ``model`` to ``bits`` bits (its own step) and write the file.
+def tensor_bits(names: List[str], bits: int, bias_bits: int) -> List[int]:
+    """The bits of each stored tensor: ``bias_bits`` for a bias vector (a name ending in ``bias``), ``bits`` otherwise."""
+    return [bias_bits if name.endswith("bias") else bits for name in names]
+
+
+def encode_field(model: ImageField, height: int, width: int, bits: int, coder: str = "ans", bias_bits: Optional[int] = None) -> EncodedImage:
+    """Quantise every parameter tensor of ``model`` to ``bits`` bits, its bias vectors to ``bias_bits``
+    (default: ``bits``), each tensor with its own step, and write the file.
 
     The architecture must be :func:`storable_config` already (the encoder checks that the decoder
     would rebuild the same network shapes).
@@ -323,14 +346,17 @@ def encode_field(model: ImageField, height: int, width: int, bits: int, coder: s
         raise InputError(f"unknown coder {coder!r}; choose one of {', '.join(CODERS)}")
     if not (1 <= height < 2**16 and 1 <= width < 2**16):
         raise InputError(f"image size {width}x{height} does not fit the file format (1..65535)")
+    bias_bits = bits if bias_bits is None else bias_bits
+    max_symbol(bias_bits)
     config = model.config
     arch = pack_architecture(config)
     tensors = network_parameters(model)
-    steps = [quantization_step(p, bits) for _, p in tensors]
-    symbols = [quantize(p, s, bits).cpu().numpy() for (_, p), s in zip(tensors, steps)]
-    payload, models = encode_symbols([q.reshape(-1) for q in symbols], bits, coder)
+    per_tensor = tensor_bits([name for name, _ in tensors], bits, bias_bits)
+    steps = [quantization_step(p, k) for (_, p), k in zip(tensors, per_tensor)]
+    symbols = [quantize(p, s, k).cpu().numpy() for (_, p), s, k in zip(tensors, steps, per_tensor)]
+    payload, models = encode_symbols([q.reshape(-1) for q in symbols], per_tensor, coder)
     standardized = not (torch.all(model.mean == 0) and torch.all(model.std == 1))
-    header = struct.pack(_PREFIX_FORMAT, MAGIC, FORMAT_VERSION, CODERS.index(coder), height, width, model.channels, bits) + arch
+    header = struct.pack(_PREFIX_FORMAT, MAGIC, FORMAT_VERSION, CODERS.index(coder), height, width, model.channels, bits, bias_bits) + arch
     header += struct.pack("<B", int(standardized))
     if standardized:
         header += struct.pack(f"<{2 * model.channels}f", *model.mean.tolist(), *model.std.tolist())
@@ -339,7 +365,7 @@ def encode_field(model: ImageField, height: int, width: int, bits: int, coder: s
     header += struct.pack("<I", len(payload))
     checksum = zlib.crc32(payload, zlib.crc32(header))
     header += struct.pack("<I", checksum)
-    return EncodedImage(header + payload, height, width, model.channels, bits, coder, config, steps, symbols, len(header))
+    return EncodedImage(header + payload, height, width, model.channels, bits, bias_bits, coder, config, steps, symbols, len(header))
 
 
 class _Reader:
@@ -365,10 +391,10 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise InputError("not a vnp-image compressed file (wrong magic bytes)")
     reader = _Reader(data)
-    _, version, coder_id, height, width, channels, bits = reader.take(_PREFIX_FORMAT)
+    _, version, coder_id, height, width, channels, bits, bias_bits = reader.take(_PREFIX_FORMAT)
     if version != FORMAT_VERSION:
         raise InputError(f"file format version {version}; this vnp-image reads version {FORMAT_VERSION}")
-    if coder_id >= len(CODERS) or channels not in (1, 3) or not 2 <= bits <= 16 or height < 1 or width < 1:
+    if coder_id >= len(CODERS) or channels not in (1, 3) or not (2 <= bits <= 16 and 2 <= bias_bits <= 16) or height < 1 or width < 1:
         raise InputError("corrupt header (coder, size, channels or bits out of range)")
     config = unpack_architecture(bytes(reader.take(f"<{struct.calcsize(ARCH_FORMAT)}s")[0]))
     (flags,) = reader.take("<B")
@@ -393,7 +419,8 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
         raise InputError("corrupt file (checksum mismatch)")
     coder = CODERS[coder_id]
     counts = [p.numel() for _, p in tensors]
-    symbols = decode_symbols(payload, counts, [(f, s) for f, _, s in entries], bits, coder)
+    per_tensor = tensor_bits([name for name, _ in tensors], bits, bias_bits)
+    symbols = decode_symbols(payload, counts, [(f, s) for f, _, s in entries], per_tensor, coder)
     steps = [float(step) for _, step, _ in entries]
     with torch.no_grad():
         for (_, param), q, step in zip(tensors, symbols, steps):
@@ -403,7 +430,7 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
             model.std.copy_(torch.tensor(mean_std[channels:]))
     model.eval()
     shaped = [q.reshape(p.shape) for q, (_, p) in zip(symbols, tensors)]
-    return model, EncodedImage(data, height, width, channels, bits, coder, config, steps, shaped, header_end + 4)
+    return model, EncodedImage(data, height, width, channels, bits, bias_bits, coder, config, steps, shaped, header_end + 4)
 
 
 def decode_image(data: bytes) -> np.ndarray:
@@ -433,6 +460,8 @@ class CompressConfig:
     """target bits per pixel of the whole file; sizes the network (see :func:`architecture_for_rate`)."""
     bits: int = 8
     """k: bits per quantised weight (2..16)."""
+    bias_bits: int = 12
+    """bits per quantised bias (2..16): a SIREN's bias errors are multiplied by omega_0 (see README)."""
     coder: str = "best"
     """entropy coder of the symbols: ans, lzma, raw, or best (the smallest of the three)."""
     kind: str = "siren"
@@ -441,7 +470,7 @@ class CompressConfig:
     """hidden layers; default: chosen with the width for --bpp."""
     width: Optional[int] = None
     """units per layer; default: chosen for --bpp."""
-    expected_bits_per_weight: float = 7.0
+    expected_bits_per_weight: float = 7.5
     """what the rate model assumes a weight costs after entropy coding (sizes the network for --bpp)."""
     steps: int = 1500
     """full-image Adam steps of the float fit."""
@@ -458,6 +487,7 @@ class CompressConfig:
         if not self.bpp > 0:
             raise InputError(f"--bpp must be > 0, got {self.bpp}")
         max_symbol(self.bits)
+        max_symbol(self.bias_bits)
         if self.coder not in CODERS + ("best",):
             raise InputError(f"--coder {self.coder!r}: choose one of {', '.join(CODERS + ('best',))}")
         if self.kind not in NETWORK_KINDS:
@@ -492,23 +522,27 @@ def architecture_for_rate(height: int, width: int, channels: int, bpp: float, ex
     return depth, best
 
 
-def quantization_aware_finetune(model: ImageField, image: Tensor, bits: int, steps: int, lr: float, chunk: int = 65536) -> None:
-    """Fine-tune ``model`` in place so that its ``bits``-bit quantised weights fit ``image``.
+def quantization_aware_finetune(model: ImageField, image: Tensor, bits: int, steps: int, lr: float, chunk: int = 65536,
+                                bias_bits: Optional[int] = None) -> None:
+    """Fine-tune ``model`` in place so that its ``bits``-bit quantised weights (``bias_bits`` for the
+    biases, default ``bits``) fit ``image``.
 
     Full-image Adam steps on the MSE of the network run with :func:`fake_quantize`d parameters (the
     straight-through estimator: the gradient reaches the float weights as if quantisation were the
     identity; Strümpler et al. 2022, sec. 3.2).
     """
     H, W, C = image.shape
-    coords = pixel_grid(H, W).reshape(-1, 2)
-    target = image.reshape(-1, C).float()
+    device = model.mean.device  # fine-tunes where the model is
+    coords = pixel_grid(H, W).reshape(-1, 2).to(device)
+    target = image.reshape(-1, C).float().to(device)
     names = [f"network.{name}" for name, _ in network_parameters(model)]
+    per_tensor = tensor_bits(names, bits, bits if bias_bits is None else bias_bits)
     params = [p for _, p in network_parameters(model)]
     optimizer = torch.optim.Adam(params, lr=lr)
     model.train()
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
-        quantised = {name: fake_quantize(p, bits) for name, p in zip(names, params)}
+        quantised = {name: fake_quantize(p, k) for name, p, k in zip(names, params, per_tensor)}
         for i in range(0, coords.shape[0], chunk):
             pred = torch.func.functional_call(model, quantised, (coords[i : i + chunk],))
             loss = ((pred - target[i : i + chunk]) ** 2).sum() / target.numel()
@@ -549,11 +583,11 @@ def compress_image(image: Tensor, config: CompressConfig, device: str = "cpu") -
         )
     )
     result = fit(image, field_config, eval_every=max(config.steps, 1), device=device)
-    model = result.model.cpu()
     psnr_float = result.final_psnr
-    quantization_aware_finetune(model, image, config.bits, config.qat_steps, config.qat_lr)
+    quantization_aware_finetune(result.model, image, config.bits, config.qat_steps, config.qat_lr, bias_bits=config.bias_bits)
+    model = result.model.cpu()
     coders = CODERS if config.coder == "best" else (config.coder,)
-    encodings = {coder: encode_field(model, H, W, config.bits, coder) for coder in coders}
+    encodings = {coder: encode_field(model, H, W, config.bits, coder, bias_bits=config.bias_bits) for coder in coders}
     encoded = min(encodings.values(), key=lambda e: len(e.data))
     encode_seconds = time.perf_counter() - start
     start = time.perf_counter()
