@@ -11,7 +11,8 @@ Subcommands (``vnp-image SUBCOMMAND --help`` lists every option):
 * ``compare [IMAGE]``: fit every kind (``--kinds``, default all of
   :data:`~vanilla_nerf_pe.core.network.NETWORK_KINDS`) with the same MLP size, steps and seed;
   write one reconstruction per kind, ``comparison.png`` (original + fits, PSNR in the titles),
-  ``psnr_curves.png`` and ``metrics.json`` (PSNR, SSIM, seconds, parameters); when ``siren`` is
+  ``psnr_curves.png``, ``speed_and_size.png`` (PSNR against seconds and against the model's size)
+  and ``metrics.json`` (PSNR, SSIM, seconds, parameters); when ``siren`` is
   among them, also the fitted SIREN's gradient norm and Laplacian (autograd, SIREN paper fig. 1):
   ``siren_gradient.png``, ``siren_laplacian.png`` and ``siren_derivatives.png`` (top: the
   ground truth by finite differences, bottom: the SIREN);
@@ -165,7 +166,7 @@ class RdCommand:
     """Rate-distortion curves (PSNR and SSIM against bpp): ours, JPEG 4:4:4 and 4:2:0, WebP, JPEG 2000, AVIF, JPEG XL, COIN."""
 
     images: Annotated[Tuple[Path, ...], tyro.conf.Positional, tyro.conf.arg(metavar="IMAGES")] = ()
-    """images to compress; default: the shipped set (scikit-image's astronaut, chelsea and coffee)."""
+    """image files, or names of the shipped photographs; default: the shipped set (scikit-image's astronaut, chelsea, coffee)."""
     output: Path = Path("rd")
     """directory for rd.png, rd_table.md, rd.json and ours/ (the .vnpi files; a rerun reuses them)."""
     crop: int = 256
@@ -186,7 +187,7 @@ class Table1Command:
     """Tancik et al. 2020's Table 1 protocol (train on y[::2, ::2], score the offset pixels), plus SIREN and the hash grid."""
 
     images: Annotated[Tuple[Path, ...], tyro.conf.Positional, tyro.conf.arg(metavar="IMAGES")] = ()
-    """images (centre-cropped to a square, resized to --size); default: the shipped set."""
+    """image files or names of the shipped photographs (centre-cropped to a square, resized to --size); default: the shipped set."""
     output: Path = Path("table1")
     """directory for table1.md and table1.json."""
     methods: Tuple[str, ...] = TABLE1_METHODS
@@ -382,7 +383,7 @@ def run_compare(args: CompareCommand) -> None:
         print(_compression_line(kind, metrics["compression"]))
 
     H, W, C = image.shape
-    written = ["comparison.png", "psnr_curves.png"]
+    written = ["comparison.png", "psnr_curves.png", "speed_and_size.png"]
     with _writing(out):
         panels = [("original", image)] + [(f"{kind}: {results[kind]['psnr']:.2f} dB", recons[kind]) for kind in configs]
         figures.save_comparison(out / "comparison.png", panels)
@@ -391,6 +392,7 @@ def run_compare(args: CompareCommand) -> None:
             {kind: results[kind]["psnr_history"] for kind in configs},
             ylabel="PSNR (dB, held-out pixels)" if args.holdout else "PSNR (dB)",
         )
+        figures.save_speed_and_size(out / "speed_and_size.png", results)
         if "siren" in models:
             written += figures.save_siren_derivatives(models["siren"], image, out)
     _write_json({"image": {"source": source, "height": H, "width": W, "channels": C}, "holdout": args.holdout, "results": results}, out / "metrics.json")
@@ -430,8 +432,18 @@ def run_decompress(args: DecompressCommand) -> None:
     print(f"{PROG}: wrote {array.shape[1]}x{array.shape[0]} image to {args.output} (decoded in {seconds:.2f} s)")
 
 
-def _rd_images(args: RdCommand) -> Dict[str, np.ndarray]:
+def _photograph(path: Path) -> np.ndarray:
+    """``[H, W, C]`` uint8: the image file ``path``, or the shipped photograph of that name when no
+    such file exists (``astronaut``, ``chelsea``, ``coffee``)."""
     from vanilla_nerf_pe.core.image_io import to_uint8
+    from vanilla_nerf_pe.lab import rd
+
+    if not path.exists() and str(path) in rd.SHIPPED_PHOTOGRAPHS:
+        return rd.shipped_photographs(0)[str(path)]
+    return to_uint8(load_image(path))
+
+
+def _rd_images(args: RdCommand) -> Dict[str, np.ndarray]:
     from vanilla_nerf_pe.lab import rd
 
     if args.crop < 0:
@@ -440,7 +452,7 @@ def _rd_images(args: RdCommand) -> Dict[str, np.ndarray]:
         return rd.shipped_photographs(args.crop)
     images = {}
     for path in args.images:
-        array = to_uint8(load_image(path))
+        array = _photograph(path)
         images[path.stem] = rd.centre_crop(array, args.crop) if args.crop else array
     if len(images) != len(args.images):
         raise InputError("two IMAGES have the same file name; rd names them by it")
@@ -521,7 +533,6 @@ def _rd_table(points: list, rate: float) -> list:
 def run_table1_command(args: Table1Command) -> None:
     from PIL import Image
 
-    from vanilla_nerf_pe.core.image_io import to_uint8
     from vanilla_nerf_pe.lab import protocol, rd
 
     config = args.protocol
@@ -529,7 +540,7 @@ def run_table1_command(args: Table1Command) -> None:
     bad = [m for m in args.methods if m not in TABLE1_METHODS]
     if bad or not args.methods:
         raise InputError(f"--methods {bad or '(none)'}: choose from {', '.join(TABLE1_METHODS)}")
-    sources = {path.stem: to_uint8(load_image(path)) for path in args.images} if args.images else rd.shipped_photographs(0)
+    sources = {path.stem: _photograph(path) for path in args.images} if args.images else rd.shipped_photographs(0)
     images = {}
     for name, array in sources.items():
         square = rd.centre_crop(array, min(array.shape[:2]))
