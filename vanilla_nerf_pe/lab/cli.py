@@ -478,8 +478,8 @@ def run_rd(args: RdCommand) -> None:
         image = torch.from_numpy(array.astype("float32") / 255.0)
         image = image[..., None] if image.ndim == 2 else image
         for rate in sorted(args.rates):
-            stem = args.output / "ours" / f"{name}_{rate:g}bpp"
-            vnpi, record = stem.with_suffix(".vnpi"), stem.with_suffix(".json")
+            stem = f"{name}_{rate:g}bpp"  # not Path.with_suffix: the rate's decimal point is no suffix
+            vnpi, record = args.output / "ours" / f"{stem}.vnpi", args.output / "ours" / f"{stem}.json"
             if vnpi.is_file() and record.is_file():
                 encode_seconds = json.loads(record.read_text())["encode_seconds"]
             else:
