@@ -99,8 +99,8 @@ def _imagecodecs(name: str, option: str) -> Tuple[Callable[[np.ndarray, float], 
 def baseline_codecs() -> Dict[str, Tuple[Callable, Callable, Sequence[float]]]:
     """``name -> (encode(array, setting) -> bytes, decode(bytes) -> array, settings)`` of the baselines."""
     return {
-        "JPEG 4:4:4": (*_pillow("JPEG", subsampling=0), (2, 5, 8, 12, 18, 25, 35, 50, 70, 90)),
-        "JPEG 4:2:0": (*_pillow("JPEG", subsampling=2), (2, 5, 8, 12, 18, 25, 35, 50, 70, 90)),
+        "JPEG 4:4:4": (*_pillow("JPEG", subsampling=0), (1, 2, 5, 8, 12, 18, 25, 35, 50, 70, 90)),
+        "JPEG 4:2:0": (*_pillow("JPEG", subsampling=2), (1, 2, 5, 8, 12, 18, 25, 35, 50, 70, 90)),
         "WebP": (*_pillow("WEBP", method=6), (0, 5, 10, 20, 35, 50, 70, 90)),
         # JPEG 2000's knob in imagecodecs is the target PSNR of its one quality layer (dB).
         "JPEG 2000": (*_imagecodecs("jpeg2k", "level"), (20, 22, 24, 26, 28, 30, 33, 36, 40)),
