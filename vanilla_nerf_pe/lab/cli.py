@@ -20,7 +20,11 @@ Subcommands (``vnp-image SUBCOMMAND --help`` lists every option):
   the seed experiments), written to ``--output`` (default ``outputs/image/<config name>``);
 * ``compress IMAGE OUT --bpp B``: fit a network sized for B bits per pixel, fine-tune it for
   k-bit weights and write the ``.vnpi`` file (:mod:`vanilla_nerf_pe.lab.codec`);
-  ``decompress FILE OUT.png`` decodes one (on the CPU, the same PNG every time).
+  ``decompress FILE OUT.png`` decodes one (on the CPU, the same PNG every time);
+* ``rd [IMAGES]``: rate-distortion curves (PSNR, SSIM against bpp) of ours, JPEG, WebP, JPEG 2000,
+  AVIF and JPEG XL, with COIN's published curve (:mod:`vanilla_nerf_pe.lab.rd`);
+* ``table1 [IMAGES]``: Tancik et al. 2020's Table 1 protocol, plus SIREN and the hash grid
+  (:mod:`vanilla_nerf_pe.lab.protocol`).
 
 The network options are those of the NeRF fields (:class:`~vanilla_nerf_pe.core.network.CoordinateNetworkConfig`:
 ``--kind``, ``--num-layers``, ``--width``, ``--pe-num-frequencies``, ``--fourier-num-features``,
@@ -28,7 +32,8 @@ The network options are those of the NeRF fields (:class:`~vanilla_nerf_pe.core.
 ``--steps``, ``--batch-pixels``, ``--seed``, ``--standardize``, ``--coord-scale``).
 
 ``--holdout`` trains on the pixels with even row and column only and scores the others (the
-generalisation protocol of Tancik et al. 2020). Bad input (missing file, not an image, empty
+generalisation protocol of Tancik et al. 2020), with the encoding's bandwidth chosen for that
+training grid and printed (``--holdout-bandwidth as-given`` keeps the options). Bad input (missing file, not an image, empty
 image, not a model directory, an option out of range, an output that cannot be written) is an
 :class:`~vanilla_nerf_pe.core.errors.InputError`: exit status 2, ``vnp-image: error: MESSAGE``.
 """
