@@ -12,7 +12,7 @@ done
 # Every network kind at one small size: 128x128 astronaut, 3x128 MLPs, 1000 full-image steps.
 common=(--size 128 --num-layers 3 --width 128 --steps 1000 --eval-every 100 --fourier-sigma 10)
 vnp-image compare "${common[@]}" --output "$out/compare" 2>&1 | grep -v "━" | tee "$out/compare.log"
-vnp-image compare "${common[@]}" --holdout --output "$out/compare_holdout" 2>&1 | grep -v "━" | tee "$out/compare_holdout.log"
+vnp-image compare "${common[@]}" --holdout --holdout-bandwidth as-given --output "$out/compare_holdout" 2>&1 | grep -v "━" | tee "$out/compare_holdout.log"
 # Generalisation with the bandwidth matched to the 64-pixel training grid (L = 5, sigma 3).
-vnp-image compare "${common[@]}" --holdout --kinds pe fourier --pe-num-frequencies 5 --fourier-sigma 3 \
+vnp-image compare "${common[@]}" --holdout --holdout-bandwidth as-given --kinds pe fourier --pe-num-frequencies 5 --fourier-sigma 3 \
   --output "$out/compare_holdout_lowband" 2>&1 | grep -v "━" | tee "$out/compare_holdout_lowband.log"

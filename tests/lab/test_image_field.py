@@ -350,10 +350,10 @@ def test_cli_fit_render_compare(tiny_png, tmp_path):
 
     cmp_dir = tmp_path / "cmp"
     image_main(["compare", str(tiny_png), "--output", str(cmp_dir), "--holdout", *TINY])
-    for name in ("comparison.png", "psnr_curves.png", "metrics.json", "siren_gradient.png", "siren_laplacian.png", "siren_derivatives.png"):
+    for name in ("comparison.png", "psnr_curves.png", "speed_and_size.png", "metrics.json", "siren_gradient.png", "siren_laplacian.png", "siren_derivatives.png"):
         assert (cmp_dir / name).is_file(), name
     results = json.loads((cmp_dir / "metrics.json").read_text())["results"]
-    assert list(results) == ["none", "pe", "fourier", "siren"]
+    assert list(results) == ["none", "pe", "fourier", "siren", "hash"]
     for kind, m in results.items():
         assert (cmp_dir / f"reconstruction_{kind}.png").is_file()
         assert {"psnr", "ssim", "seconds", "num_parameters"} <= set(m)

@@ -13,6 +13,7 @@ pipeline and the NeRF fields use the very same classes; their options and defaul
 from __future__ import annotations
 
 import math
+from typing import List, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -133,3 +134,102 @@ class GaussianFourierFeatures(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, num_features={self.num_features}, sigma={self.sigma}, seed={self.seed}"
+
+
+#: Instant-NGP's spatial-hash primes (Müller et al. 2022, eq. 4; pi_1 = 1 keeps cache coherence along x).
+HASH_PRIMES: Tuple[int, ...] = (1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 2165219737)
+
+
+def grid_resolutions(num_levels: int, base_resolution: int, finest_resolution: int) -> List[int]:
+    """Instant-NGP's level resolutions (Müller et al. 2022, eqs. 2 and 3):
+    ``N_l = floor(N_min b^l)`` with ``b = exp((ln N_max - ln N_min) / (L - 1))``; one level: ``[N_min]``."""
+    if num_levels < 1 or base_resolution < 1 or finest_resolution < base_resolution:
+        raise ValueError(f"need num_levels >= 1 and 1 <= base <= finest resolution, got {num_levels}, {base_resolution}, {finest_resolution}")
+    if num_levels == 1:
+        return [base_resolution]
+    growth = math.exp((math.log(finest_resolution) - math.log(base_resolution)) / (num_levels - 1))
+    # The small epsilon keeps floor(N_min b^(L-1)) at N_max where rounding would land just below it.
+    return [int(math.floor(base_resolution * growth**level + 1e-6)) for level in range(num_levels)]
+
+
+def hash_grid_index(vertices: Tensor, resolution: int, table_size: int) -> Tensor:
+    """The table row of each integer grid vertex ``[..., d]`` (entries in ``0..resolution``): ``[...]`` int64.
+
+    A level whose ``(resolution + 1)^d`` vertices fit the table is dense, one row per vertex
+    (row-major, x fastest); a finer level hashes them, ``(XOR_i v_i pi_i) mod T`` (Müller et al. 2022,
+    eq. 4), and distinct vertices can collide. ``table_size`` T must be a power of two for the hash.
+    """
+    d = vertices.shape[-1]
+    vertices = vertices.long()
+    if (resolution + 1) ** d <= table_size:
+        strides = torch.tensor([(resolution + 1) ** i for i in range(d)], dtype=torch.long, device=vertices.device)
+        return (vertices * strides).sum(-1)
+    if table_size & (table_size - 1):
+        raise ValueError(f"a hashed level needs a power-of-two table size, got {table_size}")
+    index = torch.zeros(vertices.shape[:-1], dtype=torch.long, device=vertices.device)
+    for i in range(d):
+        # int64 products of vertex < 2^16 and prime < 2^32 do not overflow, and the low bits that
+        # "mod T" keeps are those of the uint32 arithmetic of the paper.
+        index = index ^ (vertices[..., i] * HASH_PRIMES[i])
+    return index & (table_size - 1)
+
+
+def hash_grid_interpolate(x: Tensor, table: Tensor, resolution: int) -> Tensor:
+    """One level of the multiresolution hash encoding: d-linear interpolation of the features of the
+    ``2^d`` grid vertices around each point (Müller et al. 2022, sec. 3).
+
+    Args:
+        x: ``[..., d]`` points in [0, 1] (clamped), scaled to ``x * resolution`` on the grid.
+        table: ``[rows, F]`` feature vectors; ``rows = min(T, (resolution + 1)^d)``.
+        resolution: N_l, cells per axis.
+
+    Returns:
+        ``[..., F]``: ``sum over corners c of prod_i (frac_i if c_i else 1 - frac_i) * table[index(c)]``.
+    """
+    d = x.shape[-1]
+    position = x.clamp(0.0, 1.0) * resolution
+    lower = position.floor().clamp(max=resolution - 1)  # x = 1 interpolates inside the last cell
+    frac = position - lower
+    lower = lower.long()
+    out = torch.zeros(*x.shape[:-1], table.shape[-1], dtype=table.dtype, device=x.device)
+    for corner in range(2**d):
+        offset = torch.tensor([(corner >> i) & 1 for i in range(d)], device=x.device)
+        weight = torch.where(offset.bool(), frac, 1.0 - frac).prod(-1, keepdim=True)
+        out = out + weight * table[hash_grid_index(lower + offset, resolution, table.shape[0])]
+    return out
+
+
+class HashEncoding(nn.Module):
+    """Multiresolution hash encoding (Müller et al. 2022, "Instant Neural Graphics Primitives with a
+    Multiresolution Hash Encoding"), in pure PyTorch.
+
+    ``num_levels`` grids of resolutions :func:`grid_resolutions` over the [-1, 1]^d cube, each with
+    a table of at most ``2^log2_table_size`` trainable feature vectors of ``features_per_level``
+    numbers (a coarse level with fewer vertices gets one row per vertex); a point's encoding is
+    the concatenation of each level's :func:`hash_grid_interpolate`, ``[..., num_levels * F]``.
+    Tables start at ``U(-1e-4, 1e-4)`` as in the paper.
+    """
+
+    def __init__(self, in_dim: int, num_levels: int = 16, features_per_level: int = 2, log2_table_size: int = 15,
+                 base_resolution: int = 16, finest_resolution: int = 256) -> None:
+        super().__init__()
+        if features_per_level < 1 or not 1 <= log2_table_size <= 30:
+            raise ValueError(f"need features_per_level >= 1 and log2_table_size in 1..30, got {features_per_level}, {log2_table_size}")
+        self.in_dim = in_dim
+        self.features_per_level = features_per_level
+        self.table_size = 2**log2_table_size
+        self.resolutions = grid_resolutions(num_levels, base_resolution, finest_resolution)
+        self.tables = nn.ParameterList(
+            nn.Parameter(torch.empty(min(self.table_size, (n + 1) ** in_dim), features_per_level).uniform_(-1e-4, 1e-4))
+            for n in self.resolutions
+        )
+
+    def get_out_dim(self) -> int:
+        return len(self.resolutions) * self.features_per_level
+
+    def forward(self, x: Tensor) -> Tensor:
+        unit = (x + 1.0) * 0.5  # [-1, 1] -> [0, 1]
+        return torch.cat([hash_grid_interpolate(unit, table, n) for table, n in zip(self.tables, self.resolutions)], dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"in_dim={self.in_dim}, resolutions={self.resolutions}, table_size={self.table_size}, features_per_level={self.features_per_level}"

@@ -7,7 +7,9 @@ Kinds (``CoordinateNetworkConfig.kind``):
   baseline, Rahaman et al. 2019);
 - ``pe``: NeRF's positional encoding (Mildenhall et al. 2020, eq. 4) + ReLU MLP;
 - ``fourier``: Gaussian random Fourier features (Tancik et al. 2020) + ReLU MLP;
-- ``siren``: raw coordinates into sine layers (Sitzmann et al. 2020); no skip connections.
+- ``siren``: raw coordinates into sine layers (Sitzmann et al. 2020); no skip connections;
+- ``hash``: Instant-NGP's multiresolution hash encoding (Müller et al. 2022) + ReLU MLP (the 2D
+  image lab's; the NeRF presets do not use it).
 
 Naming (kept by the configs of both sides): ``num_layers`` and ``width`` of the trunk,
 ``skip_connections``, and per-kind options prefixed with their kind (``pe_*``, ``fourier_*``,
@@ -26,12 +28,12 @@ from typing import Literal, Optional, Tuple
 
 from torch import Tensor, nn
 
-from vanilla_nerf_pe.core.encodings import GaussianFourierFeatures, PositionalEncoding
+from vanilla_nerf_pe.core.encodings import GaussianFourierFeatures, HashEncoding, PositionalEncoding
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.mlp import MLP, Siren
 
-NetworkKind = Literal["none", "pe", "fourier", "siren"]
-NETWORK_KINDS: Tuple[str, ...] = ("none", "pe", "fourier", "siren")
+NetworkKind = Literal["none", "pe", "fourier", "siren", "hash"]
+NETWORK_KINDS: Tuple[str, ...] = ("none", "pe", "fourier", "siren", "hash")
 
 
 @dataclass
@@ -40,7 +42,7 @@ class CoordinateNetworkConfig:
 
     kind: NetworkKind = "pe"
     """"none" (raw coordinates, ReLU MLP), "pe" (positional encoding), "fourier" (Gaussian Fourier
-    features) or "siren" (sine layers on raw coordinates)."""
+    features), "siren" (sine layers on raw coordinates) or "hash" (multiresolution hash grid)."""
     num_layers: int = 4
     """hidden layers of the trunk (sine layers for siren)."""
     width: int = 256
@@ -64,6 +66,16 @@ class CoordinateNetworkConfig:
     """siren: frequency factor of the first sine layer (the paper's 30)."""
     siren_hidden_omega_0: float = 30.0
     """siren: frequency factor of the other sine layers."""
+    hash_num_levels: int = 16
+    """hash: number L of grid levels (Instant-NGP: 16)."""
+    hash_features_per_level: int = 2
+    """hash: feature numbers F per table row (Instant-NGP: 2)."""
+    hash_log2_table_size: int = 15
+    """hash: log2 of the most rows T per level (Instant-NGP: 14 to 24; finer levels hash into T rows)."""
+    hash_base_resolution: int = 16
+    """hash: cells per axis of the coarsest level (Instant-NGP: 16)."""
+    hash_max_resolution: int = 256
+    """hash: cells per axis of the finest level (for an image: about its size in pixels)."""
 
     def check(self, option_prefix: str = "--") -> None:
         """Raise :class:`InputError` naming the option (``option_prefix`` + its flag) that is out of range."""
@@ -81,6 +93,14 @@ class CoordinateNetworkConfig:
             raise InputError(f"{flag('pe_num_frequencies')} 0 without {flag('pe_include_input')} leaves no input")
         if self.kind == "fourier" and (self.fourier_num_features < 1 or self.fourier_sigma <= 0):
             raise InputError(f"{flag('fourier_num_features')} must be >= 1 and {flag('fourier_sigma')} > 0")
+        if self.kind == "hash" and not (
+            self.hash_num_levels >= 1 and self.hash_features_per_level >= 1 and 1 <= self.hash_log2_table_size <= 30
+            and 1 <= self.hash_base_resolution <= self.hash_max_resolution
+        ):
+            raise InputError(
+                f"{flag('hash_num_levels')} and {flag('hash_features_per_level')} must be >= 1, {flag('hash_log2_table_size')} "
+                f"in 1..30, and 1 <= {flag('hash_base_resolution')} <= {flag('hash_max_resolution')}"
+            )
 
 
 def build_encoding(config: CoordinateNetworkConfig, in_dim: int) -> nn.Module:
@@ -91,6 +111,11 @@ def build_encoding(config: CoordinateNetworkConfig, in_dim: int) -> nn.Module:
         return PositionalEncoding(in_dim, config.pe_num_frequencies, config.pe_include_input, config.pe_base_frequency)
     if config.kind == "fourier":
         return GaussianFourierFeatures(in_dim, config.fourier_num_features, config.fourier_sigma, seed=config.fourier_seed)
+    if config.kind == "hash":
+        return HashEncoding(
+            in_dim, config.hash_num_levels, config.hash_features_per_level, config.hash_log2_table_size,
+            config.hash_base_resolution, config.hash_max_resolution,
+        )
     raise InputError(f"unknown network kind {config.kind!r}: choose one of {', '.join(NETWORK_KINDS)}")
 
 

@@ -11,12 +11,20 @@ Subcommands (``vnp-image SUBCOMMAND --help`` lists every option):
 * ``compare [IMAGE]``: fit every kind (``--kinds``, default all of
   :data:`~vanilla_nerf_pe.core.network.NETWORK_KINDS`) with the same MLP size, steps and seed;
   write one reconstruction per kind, ``comparison.png`` (original + fits, PSNR in the titles),
-  ``psnr_curves.png`` and ``metrics.json`` (PSNR, SSIM, seconds, parameters); when ``siren`` is
+  ``psnr_curves.png``, ``speed_and_size.png`` (PSNR against seconds and against the model's size)
+  and ``metrics.json`` (PSNR, SSIM, seconds, parameters); when ``siren`` is
   among them, also the fitted SIREN's gradient norm and Laplacian (autograd, SIREN paper fig. 1):
   ``siren_gradient.png``, ``siren_laplacian.png`` and ``siren_derivatives.png`` (top: the
   ground truth by finite differences, bottom: the SIREN);
 * ``experiment CONFIG``: ``compare`` with the settings of a YAML file (``configs/image/*.yaml``:
-  the seed experiments), written to ``--output`` (default ``outputs/image/<config name>``).
+  the seed experiments), written to ``--output`` (default ``outputs/image/<config name>``);
+* ``compress IMAGE OUT --bpp B``: fit a network sized for B bits per pixel, fine-tune it for
+  k-bit weights and write the ``.vnpi`` file (:mod:`vanilla_nerf_pe.lab.codec`);
+  ``decompress FILE OUT.png`` decodes one (on the CPU, the same PNG every time);
+* ``rd [IMAGES]``: rate-distortion curves (PSNR, SSIM against bpp) of ours, JPEG, WebP, JPEG 2000,
+  AVIF and JPEG XL, with COIN's published curve (:mod:`vanilla_nerf_pe.lab.rd`);
+* ``table1 [IMAGES]``: Tancik et al. 2020's Table 1 protocol, plus SIREN and the hash grid
+  (:mod:`vanilla_nerf_pe.lab.protocol`).
 
 The network options are those of the NeRF fields (:class:`~vanilla_nerf_pe.core.network.CoordinateNetworkConfig`:
 ``--kind``, ``--num-layers``, ``--width``, ``--pe-num-frequencies``, ``--fourier-num-features``,
@@ -24,7 +32,8 @@ The network options are those of the NeRF fields (:class:`~vanilla_nerf_pe.core.
 ``--steps``, ``--batch-pixels``, ``--seed``, ``--standardize``, ``--coord-scale``).
 
 ``--holdout`` trains on the pixels with even row and column only and scores the others (the
-generalisation protocol of Tancik et al. 2020). Bad input (missing file, not an image, empty
+generalisation protocol of Tancik et al. 2020), with the encoding's bandwidth chosen for that
+training grid and printed (``--holdout-bandwidth as-given`` keeps the options). Bad input (missing file, not an image, empty
 image, not a model directory, an option out of range, an output that cannot be written) is an
 :class:`~vanilla_nerf_pe.core.errors.InputError`: exit status 2, ``vnp-image: error: MESSAGE``.
 """
@@ -38,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, Literal, Optional, Tuple
 
+import numpy as np
 import torch
 import tyro
 from torch import Tensor
@@ -48,9 +58,11 @@ from vanilla_nerf_pe.core.image_io import load_image, save_image
 from vanilla_nerf_pe.core.metrics import psnr
 from vanilla_nerf_pe.core.network import NETWORK_KINDS, NetworkKind
 from vanilla_nerf_pe.lab.analysis import image_ssim
+from vanilla_nerf_pe.lab.codec import CompressConfig, compress_image, decode_image, read_file
 from vanilla_nerf_pe.lab.compression import compression_report
 from vanilla_nerf_pe.lab.field import LEGACY_CONFIG_KEYS, ImageFieldConfig, default_image, even_pixel_mask, load_field, save_field
 from vanilla_nerf_pe.lab.fit import FitResult, fit, render
+from vanilla_nerf_pe.lab.protocol import TABLE1_METHODS, Table1Config, choose_holdout_bandwidth
 
 PROG = "vnp-image"
 #: Keys of an experiment YAML renamed with the shared network: old -> new.
@@ -76,6 +88,12 @@ class _ImageInput:
     """images with transparency: composite on white, or drop the alpha channel."""
     holdout: bool = False
     """train on pixels with even row and column only; PSNR is measured on the other pixels."""
+    holdout_bandwidth: Literal["protocol", "as-given"] = "protocol"
+    """with --holdout: protocol sets the encoding's bandwidth for the training grid (PE octaves below
+    its Nyquist rate, Fourier sigma by a sweep on a validation eighth of the training pixels) and
+    prints the choice; as-given keeps the options as they are."""
+    bandwidth_sweep_steps: int = 200
+    """steps of each fit of the Fourier sigma sweep (--holdout-bandwidth protocol)."""
     eval_every: int = 100
     """steps between PSNR evaluations."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -114,6 +132,76 @@ class CompareCommand(_ImageInput):
     kinds: Tuple[NetworkKind, ...] = NETWORK_KINDS  # type: ignore[assignment]
     """network kinds to fit, in this order."""
     field: Annotated[CompareFieldConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=CompareFieldConfig)
+
+
+@dataclass
+class CompressCommand:
+    """Store an image as a quantised, entropy-coded coordinate network (a .vnpi file)."""
+
+    image: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="IMAGE")]
+    """image to compress (PNG, JPEG, ...)."""
+    output: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="OUT")]
+    """the .vnpi file to write."""
+    alpha: Literal["composite", "drop"] = "composite"
+    """images with transparency: composite on white, or drop the alpha channel."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """where to fit: auto picks cuda when a GPU is visible (decoding is always on the CPU)."""
+    codec: Annotated[CompressConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=CompressConfig)
+
+
+@dataclass
+class DecompressCommand:
+    """Decode a .vnpi file into a PNG (on the CPU: the same PNG on every machine and every run)."""
+
+    file: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="FILE")]
+    """the .vnpi file written by `vnp-image compress`."""
+    output: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="OUT.png")]
+    """the PNG to write."""
+
+
+@dataclass
+class RdCodecConfig(CompressConfig):
+    """CompressConfig without ``bpp``: ``rd`` compresses at every rate of ``--rates``."""
+
+    bpp: tyro.conf.Suppress[float] = 0.3
+
+
+@dataclass
+class RdCommand:
+    """Rate-distortion curves (PSNR and SSIM against bpp): ours, JPEG 4:4:4 and 4:2:0, WebP, JPEG 2000, AVIF, JPEG XL, COIN."""
+
+    images: Annotated[Tuple[Path, ...], tyro.conf.Positional, tyro.conf.arg(metavar="IMAGES")] = ()
+    """image files, or names of the shipped photographs; default: the shipped set (scikit-image's astronaut, chelsea, coffee)."""
+    output: Path = Path("rd")
+    """directory for rd.png, rd_table.md, rd.json and ours/ (the .vnpi files; a rerun reuses them)."""
+    crop: int = 256
+    """centre crop of every image to crop x crop pixels (0: uncropped)."""
+    rates: Tuple[float, ...] = (0.15, 0.3, 0.6)
+    """target bits per pixel of our files."""
+    report_rate: float = 0.3
+    """the rate of the table: each codec's mean PSNR and SSIM there (interpolated per image)."""
+    ours: bool = True
+    """compress with our codec too (--no-ours: the baselines only, seconds)."""
+    baselines: Tuple[str, ...] = ("JPEG 4:4:4", "JPEG 4:2:0", "WebP", "JPEG 2000", "AVIF", "JPEG XL")
+    """baseline codecs to run (AVIF's encoder is the slow one: about 2 s per 256x256 file)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """where our fits run (decoding is always on the CPU)."""
+    codec: Annotated[RdCodecConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RdCodecConfig)
+
+
+@dataclass
+class Table1Command:
+    """Tancik et al. 2020's Table 1 protocol (train on y[::2, ::2], score the offset pixels), plus SIREN and the hash grid."""
+
+    images: Annotated[Tuple[Path, ...], tyro.conf.Positional, tyro.conf.arg(metavar="IMAGES")] = ()
+    """image files or names of the shipped photographs (centre-cropped to a square, resized to --size); default: the shipped set."""
+    output: Path = Path("table1")
+    """directory for table1.md and table1.json."""
+    methods: Tuple[str, ...] = TABLE1_METHODS
+    """methods to fit: none, basic, pe, gaussian (Tancik et al.'s), siren, hash."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """where to train."""
+    protocol: Annotated[Table1Config, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=Table1Config)
 
 
 @dataclass
@@ -195,6 +283,17 @@ def _fit_with_progress(image: Tensor, config: ImageFieldConfig, args: _ImageInpu
         return fit(image, config, eval_every=args.eval_every, train_mask=mask, callback=callback, device=device)
 
 
+def _holdout_config(image: Tensor, config: ImageFieldConfig, args: _ImageInput) -> ImageFieldConfig:
+    """``config`` with the bandwidth the holdout protocol asks for (printed), or as it is."""
+    if not args.holdout or args.holdout_bandwidth == "as-given":
+        return config
+    if args.bandwidth_sweep_steps < 1:
+        raise InputError(f"--bandwidth-sweep-steps must be >= 1, got {args.bandwidth_sweep_steps}")
+    chosen, line = choose_holdout_bandwidth(image, config, args.bandwidth_sweep_steps)
+    print(f"{PROG}: holdout bandwidth: {line}")
+    return chosen
+
+
 def _summary(result: FitResult, image: Tensor, source: str, config: ImageFieldConfig, holdout: bool) -> Tuple[Dict, Tensor]:
     """(the metrics.json entry of one fit, its ``[H, W, C]`` reconstruction, not clamped)."""
     H, W, C = image.shape
@@ -239,6 +338,7 @@ def run_fit(args: FitCommand) -> None:
     image, source = _load_input(args)
     if args.output is not None:
         _make_output_dir(args.output)  # before the fit: a bad path fails at once
+    config = _holdout_config(image, config, args)
     result = _fit_with_progress(image, config, args, f"fit {config.kind}")
     metrics, recon = _summary(result, image, source, config, args.holdout)
     print(
@@ -280,6 +380,7 @@ def run_compare(args: CompareCommand) -> None:
     recons: Dict[str, Tensor] = {}
     models = {}
     for kind, config in configs.items():
+        config = _holdout_config(image, config, args)
         result = _fit_with_progress(image, config, args, f"fit {kind}")
         metrics, recon = _summary(result, image, source, config, args.holdout)
         metrics.pop("image")
@@ -289,7 +390,7 @@ def run_compare(args: CompareCommand) -> None:
         print(_compression_line(kind, metrics["compression"]))
 
     H, W, C = image.shape
-    written = ["comparison.png", "psnr_curves.png"]
+    written = ["comparison.png", "psnr_curves.png", "speed_and_size.png"]
     with _writing(out):
         panels = [("original", image)] + [(f"{kind}: {results[kind]['psnr']:.2f} dB", recons[kind]) for kind in configs]
         figures.save_comparison(out / "comparison.png", panels)
@@ -298,10 +399,192 @@ def run_compare(args: CompareCommand) -> None:
             {kind: results[kind]["psnr_history"] for kind in configs},
             ylabel="PSNR (dB, held-out pixels)" if args.holdout else "PSNR (dB)",
         )
+        figures.save_speed_and_size(out / "speed_and_size.png", results)
         if "siren" in models:
             written += figures.save_siren_derivatives(models["siren"], image, out)
     _write_json({"image": {"source": source, "height": H, "width": W, "channels": C}, "holdout": args.holdout, "results": results}, out / "metrics.json")
     print(f"{PROG}: wrote {', '.join(written)}, metrics.json and {len(results)} reconstructions to {out}")
+
+
+def run_compress(args: CompressCommand) -> None:
+    args.codec.check()
+    image = load_image(args.image, alpha=args.alpha)
+    if args.output.is_dir():
+        raise InputError(f"{args.output}: is a directory, not a file to write")
+    _make_output_dir(args.output.parent)  # before the fit: a bad path fails at once
+    result = compress_image(image, args.codec, device=_device(args.device))
+    encoded = result.encoded
+    with _writing(args.output):
+        args.output.write_bytes(encoded.data)
+    sizes = ", ".join(f"{coder} {size} B" for coder, size in result.coder_bytes.items())
+    print(
+        f"{PROG}: wrote {args.output}: {len(encoded.data)} B, {encoded.bpp:.3f} bpp ({encoded.coder}; {sizes}), "
+        f"{encoded.config.kind} {encoded.config.num_layers}x{encoded.config.width} at {encoded.bits} bits, "
+        f"PSNR {result.psnr:.2f} dB decoded ({result.psnr_float:.2f} dB before quantisation); "
+        f"encoded in {result.encode_seconds:.1f} s, decoded in {result.decode_seconds:.2f} s"
+    )
+
+
+def run_decompress(args: DecompressCommand) -> None:
+    import time
+
+    start = time.perf_counter()
+    data = read_file(args.file)
+    try:
+        array = decode_image(data)
+    except InputError as exc:
+        raise InputError(f"{args.file}: {exc}") from None
+    seconds = time.perf_counter() - start
+    save_image(torch.from_numpy(array).float() / 255.0, args.output)
+    print(f"{PROG}: wrote {array.shape[1]}x{array.shape[0]} image to {args.output} (decoded in {seconds:.2f} s)")
+
+
+def _photograph(path: Path) -> np.ndarray:
+    """``[H, W, C]`` uint8: the image file ``path``, or the shipped photograph of that name when no
+    such file exists (``astronaut``, ``chelsea``, ``coffee``)."""
+    from vanilla_nerf_pe.core.image_io import to_uint8
+    from vanilla_nerf_pe.lab import rd
+
+    if not path.exists() and str(path) in rd.SHIPPED_PHOTOGRAPHS:
+        return rd.shipped_photographs(0)[str(path)]
+    return to_uint8(load_image(path))
+
+
+def _rd_images(args: RdCommand) -> Dict[str, np.ndarray]:
+    from vanilla_nerf_pe.lab import rd
+
+    if args.crop < 0:
+        raise InputError(f"--crop must be >= 0, got {args.crop}")
+    if not args.images:
+        return rd.shipped_photographs(args.crop)
+    images = {}
+    for path in args.images:
+        array = _photograph(path)
+        images[path.stem] = rd.centre_crop(array, args.crop) if args.crop else array
+    if len(images) != len(args.images):
+        raise InputError("two IMAGES have the same file name; rd names them by it")
+    return images
+
+
+def run_rd(args: RdCommand) -> None:
+    import time
+
+    from vanilla_nerf_pe.lab import rd
+
+    if not args.rates or any(r <= 0 for r in args.rates):
+        raise InputError(f"--rates must be > 0, got {args.rates}")
+    unknown = [b for b in args.baselines if b not in rd.baseline_codecs()]
+    if unknown:
+        raise InputError(f"--baselines {unknown}: choose from {', '.join(rd.baseline_codecs())}")
+    images = _rd_images(args)
+    _make_output_dir(args.output / "ours")
+    points: list = []
+    for name, array in images.items():
+        for codec in args.baselines:
+            points += rd.baseline_curve(codec, name, array)
+        print(f"{PROG}: rd: {name} ({array.shape[1]}x{array.shape[0]}): baselines done")
+        if not args.ours:
+            continue
+        image = torch.from_numpy(array.astype("float32") / 255.0)
+        image = image[..., None] if image.ndim == 2 else image
+        for rate in sorted(args.rates):
+            stem = f"{name}_{rate:g}bpp"  # not Path.with_suffix: the rate's decimal point is no suffix
+            vnpi, record = args.output / "ours" / f"{stem}.vnpi", args.output / "ours" / f"{stem}.json"
+            if vnpi.is_file() and record.is_file():
+                encode_seconds = json.loads(record.read_text())["encode_seconds"]
+            else:
+                config = RdCodecConfig(**{**dataclasses.asdict(args.codec), "bpp": rate})
+                result = compress_image(image, config, device=_device(args.device))
+                encode_seconds = result.encode_seconds
+                with _writing(vnpi):
+                    vnpi.write_bytes(result.encoded.data)
+                _write_json({"encode_seconds": encode_seconds, "coder_bytes": result.coder_bytes, "config": dataclasses.asdict(config)}, record)
+            data = read_file(vnpi)
+            start = time.perf_counter()
+            decoded = decode_image(data)
+            decode_seconds = time.perf_counter() - start
+            quality, similarity = rd.score(decoded, array)
+            point = rd.RatePoint("ours", name, f"{rate:g}", 8.0 * len(data) / (array.shape[0] * array.shape[1]), quality, similarity, encode_seconds, decode_seconds)
+            points.append(point)
+            print(f"{PROG}: rd: {name} ours at {rate:g}: {point.bpp:.3f} bpp, {quality:.2f} dB, SSIM {similarity:.3f}, encoded in {encode_seconds:.0f} s, decoded in {decode_seconds:.2f} s")
+    rows = _rd_table(points, args.report_rate)
+    table = "\n".join(rows) + "\n"
+    with _writing(args.output):
+        (args.output / "rd_table.md").write_text(table)
+        size = next(iter(images.values())).shape
+        rd.save_rd_figure(args.output / "rd.png", points, f"{', '.join(images)} ({size[1]}x{size[0]} crops): mean over images")
+    _write_json({"images": list(images), "crop": args.crop, "report_rate": args.report_rate, "coin_kodak": rd.COIN_KODAK,
+                 "points": [dataclasses.asdict(p) for p in points]}, args.output / "rd.json")
+    print(table, end="")
+    print(f"{PROG}: wrote rd.png, rd_table.md and rd.json to {args.output}")
+
+
+def _rd_table(points: list, rate: float) -> list:
+    """Markdown rows: each codec's mean PSNR and SSIM at ``rate`` and its mean seconds per file."""
+    from vanilla_nerf_pe.lab import rd
+
+    def cell(value, fmt):
+        return format(value, fmt) if value is not None else "n/a (curve does not reach)"
+
+    ours_at_rate = [p for p in points if p.codec == "ours" and p.setting == f"{rate:g}"]
+    same = f"mean PSNR at our {rate:g}-bpp files' rates ({np.mean([p.bpp for p in ours_at_rate]):.3f} bpp on average)" if ours_at_rate else ""
+    rows = [
+        f"| codec | mean PSNR at {rate:g} bpp | mean SSIM at {rate:g} bpp | {same} | encode s per file (mean) | decode s per file (mean) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for codec in dict.fromkeys(p.codec for p in points):
+        mine = [p for p in points if p.codec == codec]
+        at_ours = [rd.value_at_rate([p for p in mine if p.image == o.image], o.bpp) for o in ours_at_rate]
+        rows.append(
+            f"| {codec} | {cell(rd.mean_at_rate(mine, rate), '.2f')} | {cell(rd.mean_at_rate(mine, rate, 'ssim'), '.3f')} | "
+            f"{cell(float(np.mean(at_ours)) if at_ours and None not in at_ours else None, '.2f')} | "
+            f"{sum(p.encode_seconds for p in mine) / len(mine):.3g} | {sum(p.decode_seconds for p in mine) / len(mine):.3g} |"
+        )
+    coin_same = np.mean([rd.coin_psnr_at(o.bpp) for o in ours_at_rate]) if ours_at_rate else None
+    rows.append(f"| COIN (published, Kodak 768x512, not this set) | {rd.coin_psnr_at(rate):.2f} | | {cell(coin_same, '.2f')} | | |")
+    return rows
+
+
+def run_table1_command(args: Table1Command) -> None:
+    from PIL import Image
+
+    from vanilla_nerf_pe.lab import protocol, rd
+
+    config = args.protocol
+    config.check()
+    bad = [m for m in args.methods if m not in TABLE1_METHODS]
+    if bad or not args.methods:
+        raise InputError(f"--methods {bad or '(none)'}: choose from {', '.join(TABLE1_METHODS)}")
+    sources = {path.stem: _photograph(path) for path in args.images} if args.images else rd.shipped_photographs(0)
+    images = {}
+    for name, array in sources.items():
+        square = rd.centre_crop(array, min(array.shape[:2]))
+        resized = Image.fromarray(square[..., 0] if square.shape[-1] == 1 else square).resize((config.size, config.size), Image.Resampling.LANCZOS)
+        pixels = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0)
+        images[name] = pixels[..., None] if pixels.ndim == 2 else pixels
+    _make_output_dir(args.output)
+
+    def progress(row: dict) -> None:
+        print(f"{PROG}: table1: {row['image']} {row['method']}: held-out {row['psnr_held_out']:.2f} dB, "
+              f"full image {row['psnr_full_image']:.2f} dB, {row['seconds']:.0f} s", flush=True)
+
+    rows = protocol.run_table1(images, config, args.methods, device=_device(args.device), progress=progress)
+    lines = [
+        f"| method | held-out PSNR, mean of {len(images)} ({', '.join(images)}) | full-image PSNR | Tancik et al., DIV2K | parameters | seconds per image |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method in args.methods:
+        mine = [r for r in rows if r["method"] == method]
+        mean = lambda key: sum(r[key] for r in mine) / len(mine)  # noqa: E731
+        paper = protocol.TANCIK_TABLE1_DIV2K.get(method)
+        lines.append(f"| {method} | {mean('psnr_held_out'):.2f} dB | {mean('psnr_full_image'):.2f} dB | "
+                     f"{f'{paper:.2f} dB' if paper is not None else ''} | {mine[0]['num_parameters']:,} | {mean('seconds'):.0f} |")
+    table = "\n".join(lines) + "\n"
+    with _writing(args.output):
+        (args.output / "table1.md").write_text(table)
+    _write_json({"protocol": dataclasses.asdict(config), "images": list(images), "rows": rows}, args.output / "table1.json")
+    print(table, end="")
+    print(f"{PROG}: wrote table1.md and table1.json to {args.output}")
 
 
 def _renamed_hint(unknown, table: Dict[str, str]) -> str:
@@ -355,7 +638,16 @@ def load_experiment(path: Path, output: Optional[Path] = None) -> CompareCommand
 
 def _run(argv) -> None:
     args = tyro.extras.subcommand_cli_from_dict(
-        {"fit": FitCommand, "render": RenderCommand, "compare": CompareCommand, "experiment": ExperimentCommand},
+        {
+            "fit": FitCommand,
+            "render": RenderCommand,
+            "compare": CompareCommand,
+            "experiment": ExperimentCommand,
+            "compress": CompressCommand,
+            "decompress": DecompressCommand,
+            "rd": RdCommand,
+            "table1": Table1Command,
+        },
         prog=PROG,
         description="Fit an image with a coordinate network (no encoding / positional encoding / Fourier features / SIREN).",
         args=argv,
@@ -364,6 +656,14 @@ def _run(argv) -> None:
         run_fit(args)
     elif isinstance(args, RenderCommand):
         run_render(args)
+    elif isinstance(args, CompressCommand):
+        run_compress(args)
+    elif isinstance(args, DecompressCommand):
+        run_decompress(args)
+    elif isinstance(args, RdCommand):
+        run_rd(args)
+    elif isinstance(args, Table1Command):
+        run_table1_command(args)
     elif isinstance(args, ExperimentCommand):
         command = load_experiment(args.config, args.output)
         print(f"{PROG}: experiment {args.config} -> {command.output}")

@@ -2,6 +2,8 @@
 
 * :func:`save_comparison`: the original and every reconstruction side by side;
 * :func:`save_psnr_curves`: PSNR against step, one line per kind;
+* :func:`save_speed_and_size`: PSNR against seconds of fitting and against the model's size
+  (float16 bits per pixel): the quality per second and the cost as a compressed image;
 * :func:`save_siren_derivatives`: SIREN's figure 1 (Sitzmann et al. 2020): the gradient norm and
   Laplacian of a fitted field (autograd) next to the ground truth's (finite differences).
 """
@@ -23,7 +25,7 @@ from vanilla_nerf_pe.lab.analysis import finite_difference_derivatives, gradient
 SIREN_DERIVATIVE_FILES = ("siren_gradient.png", "siren_laplacian.png", "siren_derivatives.png")
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -40,7 +42,7 @@ def save_comparison(path: Path, panels: Sequence[Tuple[str, Tensor]]) -> None:
             ax.imshow(shown, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def save_psnr_curves(path: Path, histories: Dict[str, Sequence[Sequence[float]]], ylabel: str = "PSNR (dB)") -> None:
@@ -52,7 +54,31 @@ def save_psnr_curves(path: Path, histories: Dict[str, Sequence[Sequence[float]]]
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
+
+
+def save_speed_and_size(path: Path, results: Dict[str, dict]) -> None:
+    """Two panels from ``compare``'s metrics (``results[kind]`` with ``psnr_history``, ``seconds`` and
+    ``compression``): PSNR against wall-clock seconds (each evaluation placed at ``step x seconds /
+    steps``, the fit's mean pace, evaluations included), and the final PSNR against the model's
+    float16 size in bits per pixel (log scale)."""
+    fig, (ax_time, ax_size) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for kind, metrics in results.items():
+        history = metrics["psnr_history"]
+        last_step = max(history[-1][0], 1)
+        pace = metrics["seconds"] / last_step
+        ax_time.plot([s * pace for s, _ in history], [p for _, p in history], marker=".", label=kind)
+        ax_size.scatter([metrics["compression"]["model_bpp_float16"]], [metrics["psnr"]], label=kind, s=40)
+        ax_size.annotate(f"{kind} ({metrics['num_parameters']:,})", (metrics["compression"]["model_bpp_float16"], metrics["psnr"]), fontsize=8)
+    ax_time.set_xlabel("seconds of fitting")
+    ax_time.set_ylabel("PSNR (dB)")
+    ax_size.set_xscale("log")
+    ax_size.set_xlabel("model size, float16 (bits per pixel; parameters in brackets)")
+    ax_size.set_ylabel("final PSNR (dB)")
+    for ax in (ax_time, ax_size):
+        ax.grid(alpha=0.3)
+    ax_time.legend(fontsize=8)
+    save_figure(fig, path)
 
 
 def _derivative_panel(fig, ax, values, kind: str, title: str) -> None:
@@ -84,14 +110,14 @@ def save_siren_derivatives(model: nn.Module, image: Tensor, out_dir: Path) -> Tu
     ):
         fig, ax = plt.subplots(figsize=(4, 3.5))
         _derivative_panel(fig, ax, values, kind, title)
-        _save(fig, out_dir / name)
+        save_figure(fig, out_dir / name)
     fig, axes = plt.subplots(2, 2, figsize=(7.5, 6.5))
     _derivative_panel(fig, axes[0, 0], gt_grad, "gradient", "ground truth |grad f| (finite diff.)")
     _derivative_panel(fig, axes[0, 1], gt_lap, "laplacian", "ground truth Laplacian (finite diff.)")
     _derivative_panel(fig, axes[1, 0], grad, "gradient", "SIREN |grad f| (autograd)")
     _derivative_panel(fig, axes[1, 1], lap, "laplacian", "SIREN Laplacian (autograd)")
-    _save(fig, out_dir / both_file)
+    save_figure(fig, out_dir / both_file)
     return SIREN_DERIVATIVE_FILES
 
 
-__all__ = ["SIREN_DERIVATIVE_FILES", "save_comparison", "save_psnr_curves", "save_siren_derivatives"]
+__all__ = ["SIREN_DERIVATIVE_FILES", "save_figure", "save_speed_and_size", "save_comparison", "save_psnr_curves", "save_siren_derivatives"]

@@ -57,9 +57,11 @@ def fit(
     config: ImageFieldConfig,
     eval_every: int = 100,
     train_mask: Optional[Tensor] = None,
+    eval_mask: Optional[Tensor] = None,
     callback: Optional[Callable[[int, float, Optional[float]], None]] = None,
     chunk: int = 65536,
     device: Union[str, torch.device] = "cpu",
+    initial_model: Optional[ImageField] = None,
 ) -> FitResult:
     """Fit an :class:`ImageField` to ``image [H, W, C]`` by MSE with Adam.
 
@@ -70,11 +72,15 @@ def fit(
         train_mask: ``[H, W]`` bool, the pixels to train on (e.g.
             :func:`~vanilla_nerf_pe.lab.field.even_pixel_mask`); the PSNR history is then measured
             on the other pixels (generalisation), otherwise on all.
+        eval_mask: ``[H, W]`` bool, the pixels the PSNR history scores instead (e.g. a validation
+            subset of the training grid's own pixels, :func:`~vanilla_nerf_pe.lab.protocol.validation_split`).
         callback: called after every step as ``callback(step, loss, psnr_or_None)``.
         chunk: the most pixels per forward pass. A full-image step accumulates the gradient over
             chunks (exactly the full-batch gradient), so memory is bounded for any image size.
         device: where to train ("cpu", "cuda", ...); the returned model stays there, and
             :func:`render` and the PSNR history work from any device (results on the CPU).
+        initial_model: start from this field (built from ``config``, e.g. with a Fourier matrix B
+            set by hand: :func:`~vanilla_nerf_pe.lab.protocol.table1_field`) instead of a fresh one.
 
     Returns:
         a :class:`FitResult`; PSNR is computed on predictions clamped to [0, 1].
@@ -93,9 +99,15 @@ def fit(
             raise InputError("train_mask must select some, but not all, pixels")
     else:
         train_idx = eval_idx = torch.arange(H * W)
+    if eval_mask is not None:
+        if eval_mask.shape != (H, W) or not bool(eval_mask.any()):
+            raise InputError(f"eval_mask must be [{H}, {W}] and select some pixels, got {tuple(eval_mask.shape)}")
+        eval_idx = eval_mask.reshape(-1).bool().nonzero().squeeze(-1)
 
     device = torch.device(device)
-    model = ImageField(config, C).to(device)
+    if initial_model is not None and initial_model.channels != C:
+        raise InputError(f"initial_model has {initial_model.channels} channels, the image {C}")
+    model = (initial_model if initial_model is not None else ImageField(config, C)).to(device)
     train_target = target[train_idx].to(device)
     if config.standardize:
         model.mean.copy_(train_target.mean(dim=0))

@@ -1,0 +1,228 @@
+"""The .vnpi file format: quantisation, entropy coding, header, round trip, corrupt files, the CLI."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.core.image_io import save_image
+from vanilla_nerf_pe.lab import codec
+from vanilla_nerf_pe.lab.codec import (
+    CODERS,
+    FORMAT_VERSION,
+    MAGIC,
+    CompressConfig,
+    architecture_for_rate,
+    compress_image,
+    decode_field,
+    decode_image,
+    dequantize,
+    encode_field,
+    fake_quantize,
+    quantization_aware_finetune,
+    quantization_step,
+    quantize,
+    siren_parameter_count,
+    storable_config,
+)
+from vanilla_nerf_pe.lab.field import ImageField, ImageFieldConfig, default_image
+from vanilla_nerf_pe.lab.fit import fit, render
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def small_field(kind="siren", channels=3, **options) -> ImageField:
+    config = storable_config(
+        ImageFieldConfig(kind=kind, num_layers=3, width=12, pe_num_frequencies=4, fourier_num_features=8, hash_num_levels=3,
+                         hash_log2_table_size=6, hash_base_resolution=4, hash_max_resolution=16, **options)
+    )
+    return ImageField(config, channels)
+
+
+# --------------------------------------------------------------------------
+# Quantisation
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8, 12, 16])
+def test_quantisation_error_is_bounded_by_half_a_step(bits):
+    generator = torch.Generator().manual_seed(bits)
+    weights = torch.randn(2000, generator=generator) * 0.3
+    weights[7] = 5.0  # an outlier sets the range: nothing may be clamped
+    step = quantization_step(weights, bits)
+    assert float(np.float16(step)) == step  # the file stores it in 16 bits
+    assert step * (2 ** (bits - 1) - 1) >= float(weights.abs().max())
+    symbols = quantize(weights, step, bits)
+    assert int(symbols.abs().max()) <= 2 ** (bits - 1) - 1
+    error = (dequantize(symbols, step) - weights).abs().max()
+    assert float(error) <= step / 2 * (1 + 1e-6)
+    assert quantization_step(torch.zeros(5), bits) == 1.0
+
+
+def test_fake_quantize_is_quantised_forward_and_identity_backward():
+    w = torch.randn(50, requires_grad=True)
+    out = fake_quantize(w, 4)
+    step = quantization_step(w, 4)
+    torch.testing.assert_close(out.detach(), dequantize(quantize(w, step, 4), step), rtol=0, atol=1e-7)
+    (out * torch.arange(50.0)).sum().backward()
+    torch.testing.assert_close(w.grad, torch.arange(50.0))
+
+
+def test_quantisation_aware_finetuning_lowers_the_quantised_error():
+    image = default_image("astronaut", 16)
+    result = fit(image, storable_config(ImageFieldConfig(kind="siren", num_layers=2, width=24, steps=150, lr=1e-3)), eval_every=150)
+    model = result.model
+
+    def quantised_mse(m):
+        field, _ = decode_field(encode_field(m, 16, 16, 4, "raw").data)
+        return float(((render(field, 16, 16) - image) ** 2).mean())
+
+    before = quantised_mse(model)
+    quantization_aware_finetune(model, image, bits=4, steps=60, lr=1e-4)
+    assert quantised_mse(model) < 0.8 * before
+
+
+# --------------------------------------------------------------------------
+# The file
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("coder", CODERS)
+@pytest.mark.parametrize("kind", ["siren", "pe", "fourier", "none", "hash"])
+def test_round_trip_gives_bit_exact_weights(kind, coder):
+    model = small_field(kind)
+    encoded = encode_field(model, 20, 30, 8, coder, bias_bits=12)
+    decoded, read = decode_field(encoded.data)
+    for (name, original), (_, restored), step in zip(codec.network_parameters(model), codec.network_parameters(decoded), encoded.steps):
+        bits = 12 if name.endswith("bias") else 8
+        assert step == quantization_step(original, bits)
+        expected = dequantize(quantize(original, step, bits), step)
+        assert torch.equal(restored.detach(), expected), name
+    assert all(np.array_equal(a, b) for a, b in zip(read.symbols, encoded.symbols))
+    if kind == "fourier":
+        assert torch.equal(decoded.network.encoding.B, model.network.encoding.B)  # drawn again from the seed
+    assert np.array_equal(decode_image(encoded.data), decode_image(encoded.data))
+
+
+def test_standardised_mean_and_std_are_stored():
+    model = small_field("pe")
+    with torch.no_grad():
+        model.mean.copy_(torch.tensor([0.1, 0.2, 0.3]))
+        model.std.copy_(torch.tensor([0.5, 0.25, 2.0]))
+    decoded, _ = decode_field(encode_field(model, 8, 8, 8).data)
+    assert torch.equal(decoded.mean, model.mean) and torch.equal(decoded.std, model.std)
+
+
+def test_header_fields():
+    model = small_field("siren", channels=1, siren_first_omega_0=20.0, coord_scale=1.5)
+    encoded = encode_field(model, 300, 70, 6, "lzma", bias_bits=11)
+    data = encoded.data
+    assert data[:4] == MAGIC and data[4] == FORMAT_VERSION
+    assert data[5] == CODERS.index("lzma")
+    assert struct.unpack_from("<HHBBB", data, 6) == (300, 70, 1, 6, 11)
+    _, read = decode_field(data)
+    assert (read.height, read.width, read.channels, read.bits, read.bias_bits, read.coder) == (300, 70, 1, 6, 11, "lzma")
+    config = read.config
+    assert (config.kind, config.num_layers, config.width) == ("siren", 3, 12)
+    assert (config.siren_first_omega_0, config.coord_scale) == (20.0, 1.5)
+    payload_length, checksum = struct.unpack_from("<II", data, encoded.header_bytes - 8)
+    assert encoded.header_bytes + payload_length == len(data)
+    import zlib
+
+    assert zlib.crc32(data[encoded.header_bytes :], zlib.crc32(data[: encoded.header_bytes - 4])) == checksum
+
+
+def test_storable_config_rounds_floats_like_the_file():
+    config = storable_config(ImageFieldConfig(kind="pe", pe_base_frequency=np.pi, lr=0.123, steps=7))
+    assert config.pe_base_frequency == float(np.float32(np.pi)) and config.lr == 0.123 and config.steps == 7
+    with pytest.raises(InputError):
+        encode_field(small_field(), 70000, 5, 8)
+
+
+def test_corrupt_truncated_and_foreign_files_are_one_line_errors():
+    data = encode_field(small_field(), 16, 16, 8, "ans").data
+    for cut in range(0, len(data), 7):
+        with pytest.raises(InputError, match="truncated|magic"):
+            decode_field(data[:cut])
+    for position in (len(data) - 1, len(data) // 2, 13):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x40
+        with pytest.raises(InputError) as error:
+            decode_field(bytes(flipped))
+        assert "\n" not in str(error.value)
+    with pytest.raises(InputError, match="version"):
+        decode_field(data[:4] + bytes([FORMAT_VERSION + 1]) + data[5:])
+    with pytest.raises(InputError, match="magic"):
+        decode_field(b"\x89PNG\r\n\x1a\n" + data[8:])
+    with pytest.raises(InputError, match="after the payload"):
+        decode_field(data + b"\x00")
+
+
+def test_bpp_accounting_matches_the_file_size(tmp_path):
+    image = default_image("astronaut", 24)
+    result = compress_image(image, CompressConfig(bpp=4.0, steps=20, qat_steps=5))
+    encoded = result.encoded
+    assert encoded.bpp == 8 * len(encoded.data) / (24 * 24)
+    assert result.coder_bytes[encoded.coder] == len(encoded.data) == min(result.coder_bytes.values())
+    # The rate model sized the network: parameters times the bits per weight and the header make the budget.
+    count = siren_parameter_count(encoded.config.num_layers, encoded.config.width, 3)
+    assert count == sum(q.size for q in encoded.symbols)
+    names = [name for name, _ in codec.network_parameters(decode_field(encoded.data)[0])]
+    symbol_bits = sum(q.size * k for q, k in zip(encoded.symbols, codec.tensor_bits(names, 8, 12)))
+    raw_payload_bits = 8 * (result.coder_bytes["raw"] - encoded.header_bytes)
+    assert symbol_bits <= raw_payload_bits < symbol_bits + 8
+
+
+def test_architecture_for_rate_follows_the_budget():
+    for bpp in (0.1, 0.3, 1.0):
+        depth, width = architecture_for_rate(256, 256, 3, bpp, 7.0)
+        budget = (bpp * 256 * 256 - 1600) / 7.0
+        assert siren_parameter_count(depth, width, 3) <= budget < siren_parameter_count(depth, width + 1, 3)
+        assert siren_parameter_count(depth, width, 3) == ImageField(ImageFieldConfig(kind="siren", num_layers=depth, width=width), 3).num_parameters()
+    assert architecture_for_rate(256, 256, 3, 0.1, 7.0)[0] <= architecture_for_rate(256, 256, 3, 1.0, 7.0)[0]
+
+
+# --------------------------------------------------------------------------
+# The CLI
+# --------------------------------------------------------------------------
+
+
+def run_image_cli(*args):
+    return subprocess.run([sys.executable, "-m", "vanilla_nerf_pe.lab.cli", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_compress_then_decompress_round_trips_on_the_cli(tmp_path):
+    source = save_image(default_image("camera", 16), tmp_path / "camera.png")
+    out = tmp_path / "camera.vnpi"
+    done = run_image_cli("compress", source, out, "--bpp", "6", "--steps", "30", "--qat-steps", "5", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert f"{out.stat().st_size} B" in done.stdout and f"{8 * out.stat().st_size / 256:.3f} bpp" in done.stdout
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    for png in (first, second):
+        done = run_image_cli("decompress", out, png)
+        assert done.returncode == 0, done.stderr
+    assert first.read_bytes() == second.read_bytes()
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(first)), decode_image(out.read_bytes())[..., 0])
+
+    truncated = tmp_path / "truncated.vnpi"
+    truncated.write_bytes(out.read_bytes()[:-3])
+    for bad, message in ((truncated, "truncated"), (source, "not a vnp-image compressed file"), (tmp_path / "missing.vnpi", "cannot read")):
+        done = run_image_cli("decompress", bad, tmp_path / "x.png")
+        assert done.returncode == 2 and message in done.stderr
+        assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    done = run_image_cli("compress", source, out, "--bits", "1")
+    assert done.returncode == 2 and "--bits" in done.stderr
