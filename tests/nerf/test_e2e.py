@@ -107,13 +107,20 @@ def test_ns_train_quick_on_lego_100(tmp_path):
 
 def test_vnp_eval_scores_fixed_views_and_writes_images(trained_run, tmp_path):
     out = tmp_path / "eval.json"
-    run_cli(["vnp-eval", "--load-config", trained_run, "--num-views", "2", "--output-path", out, "--images-dir", tmp_path / "views"], cwd=tmp_path)
+    run_cli(["vnp-eval", "--load-config", trained_run, "--num-views", "2", "--output-path", out, "--images-dir", tmp_path / "views",
+             "--side-by-side", tmp_path / "side.png", "--min-psnr", "0"], cwd=tmp_path)
     result = json.loads(out.read_text())
     assert result["views"] == [0, 1] and math.isfinite(result["mean"]["psnr"])
+    import numpy as np
     from PIL import Image
 
     with Image.open(tmp_path / "views" / "view_0.png") as img:
         assert img.size == (32, 64)  # ground truth above the rendering
+        view = np.asarray(img.convert("RGB"))
+    with Image.open(tmp_path / "side.png") as img:
+        assert img.size == (3 * 32, 2 * 32)  # a row per view: ground truth | rendering | depth
+        side = np.asarray(img.convert("RGB"))
+    assert (side[:32, :32] == view[:32]).all() and (side[:32, 32:64] == view[32:]).all()
 
 
 # ns-render for every sampler once, each with another field kind (every ns-* start costs ~10 s on 2 cores).

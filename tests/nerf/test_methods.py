@@ -53,6 +53,12 @@ def test_paper_defaults():
     assert "PAPER_DIFFERENCES" in (VanillaNeRFPEModelConfig.__doc__ or "")
 
 
+def test_cpu_presets_default_to_auto_precision():
+    """bfloat16 where the CPU has it natively (issue 15); the paper's preset stays float32."""
+    precision = {name: spec.config.pipeline.model.precision for name, spec in METHODS.items()}
+    assert precision == {"vanilla-nerf-pe": "float32", "vanilla-nerf-pe-quick": "auto", "vanilla-nerf-pe-fast": "auto", "vanilla-nerf-siren": "auto"}
+
+
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_configs_dir_matches_registered_methods(name):
     assert (CONFIGS / f"{name}.yml").read_text() == config_yaml(name), (

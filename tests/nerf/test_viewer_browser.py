@@ -6,6 +6,10 @@ model rendered. Training images are not displayed in the viewer (``--viewer.max-
 0``), so coloured pixels in the 3D canvas can only come from our model's rendering. Then Ctrl-C
 (our guard saves a checkpoint) and ``ns-viewer --load-config`` on the finished run, the same way.
 
+A second test presses Ctrl-C while the viewer renders its first, full-resolution frame of a young
+model (minutes on a CPU, under nerfstudio's training lock): training must still end with a
+checkpoint within a minute.
+
 Set ``VNP_VIEWER_SCREENSHOT=path.png`` to keep the training-time screenshot (the README's figure).
 """
 
@@ -190,3 +194,40 @@ def test_viewer_shows_our_model_while_training_and_after(browser, tiny_scene, tm
         wait_for_scene(browser, url).save(tmp_path / "ns-viewer.png")
     finally:
         stop(viewer)
+
+
+def test_ctrl_c_while_the_viewer_renders_ends_training_with_a_checkpoint(browser, tiny_scene, tmp_path):
+    """The bfloat16 hang of issue 15: the viewer's render thread held nerfstudio's training lock for
+    the minutes a full-resolution frame of an untrained model takes, and Ctrl-C waited for it."""
+    method = "vanilla-nerf-pe-fast"
+    port = free_port()
+    log = tmp_path / "ns-train.log"
+    with open(log, "w") as out:
+        train = subprocess.Popen(
+            ["ns-train", method, "--machine.device-type", "cpu", "--max-num-iterations", "100000",
+             "--pipeline.model.precision", "bfloat16", "--viewer.websocket-port", str(port),
+             "--viewer.websocket-host", "127.0.0.1", "--viewer.max-num-display-images", "0",
+             "--output-dir", str(tmp_path), "--experiment-name", "x", "--timestamp", "run",
+             "blender-data", "--data", str(tiny_scene)],
+            cwd=tmp_path, env=cli_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_for_page(url, train)
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=url)
+        deadline = time.time() + 120
+        while "Connection opened" not in log.read_text() and time.time() < deadline:
+            time.sleep(0.5)
+        assert "Connection opened" in log.read_text(), log.read_text()[-3000:]
+        time.sleep(10)  # the first frame (the viewer's "high" state, 512 pixels) is under way
+        train.send_signal(signal.SIGINT)
+        try:
+            train.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"ns-train was still running 60 s after Ctrl-C:\n{log.read_text()[-3000:]}")
+        assert train.returncode == 130, log.read_text()[-3000:]
+    finally:
+        if train.poll() is None:
+            train.kill()
+    assert list((tmp_path / "x" / method / "run" / "nerfstudio_models").glob("*.ckpt")), "Ctrl-C left no checkpoint"

@@ -8,6 +8,8 @@ message of one or two lines that names the file or the option and what is wrong:
   command-line tools exit with status 2 and print ``PROG: error: MESSAGE``, no traceback.
 - :class:`TrainingStopped`: training cannot usefully go on (non-finite loss, collapse to an empty
   scene); exit status 1, ``PROG: training stopped: MESSAGE``.
+- :class:`QualityBelowThreshold`: a result below a required quality (``vnp-eval --min-psnr``);
+  exit status 1, ``PROG: below threshold: MESSAGE``.
 
 :func:`run_cli` applies the convention in our own console scripts; under nerfstudio's tools
 (``ns-train``, ``ns-eval``, ``ns-render``), whose entry points are not ours,
@@ -42,6 +44,12 @@ class TrainingStopped(VanillaNeRFError):
     """Training stopped on purpose (the checkpoint that stands is named): exit status 1."""
 
     label = "training stopped"
+
+
+class QualityBelowThreshold(VanillaNeRFError):
+    """A result below a required quality (``vnp-eval --min-psnr``): exit status 1."""
+
+    label = "below threshold"
 
 
 def report(prog: str, error: VanillaNeRFError) -> int:

@@ -15,7 +15,13 @@ nerfstudio version it was written for (:data:`NERFSTUDIO_VERSION`).
 3. **Background override.** nerfstudio's viewer and ``ns-render`` set a background colour with
    ``background_color_override_context``, which its own renderer reads from a module global:
    :func:`background_override` reads it for ours.
-4. **One-line errors under nerfstudio's tools.** ``ns-train``, ``ns-eval`` and ``ns-render`` are
+4. **Ctrl-C under the viewer.** nerfstudio's viewer renders a frame in a thread of its own while
+   holding the trainer's ``train_lock``, and the training loop waits for that lock before each
+   iteration. A full-resolution frame of a young model takes minutes on a CPU (before the
+   occupancy grid is pruned every ray marches the whole box), so a Ctrl-C could not end the
+   iteration, save and leave until the frame was done. :func:`stop_viewer_renders` interrupts the
+   frame the way the viewer itself does when the camera moves, and stops its render threads.
+5. **One-line errors under nerfstudio's tools.** ``ns-train``, ``ns-eval`` and ``ns-render`` are
    nerfstudio's entry points and print any exception with a traceback; :func:`install_excepthook`
    reports this package's errors (:mod:`vanilla_nerf_pe.core.errors`) in one line with their exit
    status instead. Installed when this module is imported (ns-* import our method configs).
@@ -177,7 +183,26 @@ def background_override() -> Optional[Tensor]:
     return renderers.BACKGROUND_COLOR_OVERRIDE
 
 
-# 4. one-line errors ----------------------------------------------------------------------------
+# 4. Ctrl-C under the viewer -------------------------------------------------------------------
+
+
+def stop_viewer_renders(viewer_state: Any) -> int:
+    """Interrupt the frame that each of the viewer's render threads is rendering and end the
+    threads; returns how many there were.
+
+    A render thread checks its ``interrupt_render_flag`` at every line of Python it runs while it
+    renders (nerfstudio's ``SetTrace``) and abandons the frame, releasing the training lock; with
+    ``running`` false its loop ends instead of starting the next frame.
+    """
+    machines = list(getattr(viewer_state, "render_statemachines", {}).values())
+    for machine in machines:
+        machine.running = False
+        machine.interrupt_render_flag = True
+        machine.render_trigger.set()  # a thread waiting for its next frame wakes up and ends
+    return len(machines)
+
+
+# 5. one-line errors ----------------------------------------------------------------------------
 
 
 def flush_training_logs() -> None:

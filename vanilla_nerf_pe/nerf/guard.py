@@ -32,7 +32,7 @@ from nerfstudio.utils.misc import step_check
 from torch import Tensor
 
 from vanilla_nerf_pe.core.errors import TrainingStopped
-from vanilla_nerf_pe.nerf.compat import flush_training_logs
+from vanilla_nerf_pe.nerf.compat import flush_training_logs, stop_viewer_renders
 
 if TYPE_CHECKING:
     from nerfstudio.engine.trainer import Trainer
@@ -74,6 +74,8 @@ class TrainingGuard:
         self.interrupted = True
         self.restore_sigint()  # a second Ctrl-C is nerfstudio's (or Python's) again: immediate
         print("\nCtrl-C: finishing this iteration and saving a checkpoint (Ctrl-C again to quit at once)", file=sys.stderr)
+        # The viewer's frame holds the training lock that the next iteration waits for.
+        stop_viewer_renders(getattr(self.trainer, "viewer_state", None))
 
     def restore_sigint(self, step: int = 0) -> None:
         if self._previous_handler is not None:
