@@ -310,7 +310,8 @@ def field_throughput(
     if precision is not None:
         config.precision = precision
     aabb = torch.tensor([[-1.5] * 3, [1.5] * 3])
-    model = config.setup(scene_box=SceneBox(aabb=aabb), num_train_data=1).to(device)
+    # no cameras here: a bounded scene with Blender's near and far (the field's throughput does not depend on them)
+    model = config.setup(scene_box=SceneBox(aabb=aabb), num_train_data=1, metadata={"near_far": (2.0, 6.0)}).to(device)
     field = model.field
     flops = 3 * sum(2 * m.in_features * m.out_features for m in field.modules() if isinstance(m, torch.nn.Linear))
 

@@ -21,7 +21,10 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def test_entry_points_registered():
     """Every method of METHODS is registered with nerfstudio, under the module nerfstudio loads it from."""
     entry = {ep.name: ep for ep in entry_points(group="nerfstudio.method_configs")}
-    assert set(METHODS) == {"vanilla-nerf-pe", "vanilla-nerf-pe-quick", "vanilla-nerf-pe-fast", "vanilla-nerf-siren"}
+    assert set(METHODS) == {
+        "vanilla-nerf-pe", "vanilla-nerf-pe-quick", "vanilla-nerf-pe-fast", "vanilla-nerf-siren",
+        "vanilla-nerf-pe-forward-facing", "vanilla-nerf-pe-360",
+    }
     from nerfstudio.configs.method_configs import all_descriptions, all_methods
 
     for name in METHODS:
@@ -56,7 +59,10 @@ def test_paper_defaults():
 def test_cpu_presets_default_to_auto_precision():
     """bfloat16 where the CPU has it natively (issue 15); the paper's preset stays float32."""
     precision = {name: spec.config.pipeline.model.precision for name, spec in METHODS.items()}
-    assert precision == {"vanilla-nerf-pe": "float32", "vanilla-nerf-pe-quick": "auto", "vanilla-nerf-pe-fast": "auto", "vanilla-nerf-siren": "auto"}
+    assert precision == {
+        "vanilla-nerf-pe": "float32", "vanilla-nerf-pe-quick": "auto", "vanilla-nerf-pe-fast": "auto", "vanilla-nerf-siren": "auto",
+        "vanilla-nerf-pe-forward-facing": "auto", "vanilla-nerf-pe-360": "auto",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))

@@ -185,7 +185,8 @@ def test_fourier_matrix_is_part_of_the_checkpoint():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"network": {"kind": "hash"}}, "network.kind 'hash': choose one of none, pe, fourier, siren"),
+        ({"network": {"kind": "grid"}}, "network.kind 'grid': choose one of none, pe, fourier, siren, hash"),
+        ({"network": {"kind": "hash"}}, "network.kind hash is the 2D lab's"),
         ({"sampler": "grid"}, "sampler 'grid': choose one of hierarchical, proposal, occupancy"),
         ({"scene": "spherical"}, "scene 'spherical': choose one of auto, bounded, forward-facing, unbounded"),
         ({"sampler": "occupancy", "distortion_loss_mult": 0.1}, "distortion-loss-mult"),

@@ -182,6 +182,7 @@ def capture_method(method_name: str, scene: str, dataparser: DataParserConfig) -
         VanillaNeRFPEModelConfig(
             scene=scene,  # type: ignore[arg-type]
             sampler="proposal",
+            precision="auto",
             network=small_network(),
             color_width=64,
             proposal=ProposalSamplerConfig(num_proposal_samples_per_ray=(64,), num_nerf_samples_per_ray=32, num_layers=2, width=64),

@@ -144,6 +144,11 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     def check(self) -> None:
         """Raise InputError with a one-line reason if the options do not fit together."""
         self.network.check("--pipeline.model.network.")
+        if self.network.kind == "hash":
+            raise InputError(
+                "--pipeline.model.network.kind hash is the 2D lab's (vnp-image); as a NeRF field it is not wired or tested yet: "
+                "use pe, fourier, siren or none"
+            )
         if self.sampler not in SAMPLER_KINDS:
             raise InputError(f"--pipeline.model.sampler {self.sampler!r}: choose one of {', '.join(SAMPLER_KINDS)}")
         if self.background_color not in ("auto",) + BACKGROUND_KINDS:

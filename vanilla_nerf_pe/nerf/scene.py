@@ -167,7 +167,8 @@ class SceneSpace(nn.Module):
 
     # ----------------------------------------------------------------------------------------------
     def rays(self, origins: Tensor, directions: Tensor) -> SceneRays:
-        """World rays [R, 3] (unit directions) as :class:`SceneRays`."""
+        """World rays [R, 3] (unit directions) as :class:`SceneRays`, float32 (the viewer's cameras are float64)."""
+        origins, directions = origins.float(), directions.float()
         viewdirs = directions
         num = origins.shape[0]
         if self.kind == "forward-facing":
