@@ -36,6 +36,7 @@ def train_fast(parser: str, scene: Path, out: Path, kind: str) -> float:
     config = copy.deepcopy(METHODS[preset].config)
     config.pipeline.datamanager.dataparser = (LLFFDataParserConfig if parser == "llff-data" else NerfstudioDataParserConfig)(data=scene)
     config.pipeline.model.scene = kind
+    config.pipeline.model.precision = "float32"  # as measured (the margin's run); auto depends on the CPU
     trainer = train_in_process(config, out, ITERATIONS)
     return evaluate_pipeline(trainer.pipeline, num_views=2)["mean"]["psnr"]  # the held-out (val) views
 
