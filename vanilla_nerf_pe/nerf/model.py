@@ -233,8 +233,8 @@ class VanillaNeRFPEModel(Model):
         return background_color("black" if kind == "random" and not self.training else kind, batch_shape, like)
 
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Any]:  # type: ignore[override]
-        background = self.background(ray_bundle.origins.shape[:-1], ray_bundle.origins)
-        rays = self.space.rays(ray_bundle.origins, ray_bundle.directions)
+        rays = self.space.rays(ray_bundle.origins, ray_bundle.directions)  # float32, whatever the camera's dtype
+        background = self.background(rays.origins.shape[:-1], rays.origins)
         samples = self.sampler(rays, self.field, background)
         final = render_bins(self.field, rays, samples.t_starts, samples.t_ends, samples.far, background, samples.ray_indices)
         outputs: Dict[str, Any] = {k: final[k] for k in ("rgb", "depth", "accumulation")}
