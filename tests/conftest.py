@@ -70,6 +70,17 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
         proc.kill()
 
 
+@pytest.fixture()
+def single_thread():
+    """torch on one thread for the test (tests/lab's codec and protocol tests: bit-exact, and light on a shared CPU)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def train_in_process(config, out: Path, iterations: int, seed: int = 42):
     """Train ``config`` (a TrainerConfig, changed in place) on the CPU for ``iterations`` steps, with
     the learning-rate decay over those steps and no evaluation in between, as ns-train's train_loop

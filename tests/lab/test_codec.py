@@ -35,12 +35,7 @@ from vanilla_nerf_pe.lab.field import ImageField, ImageFieldConfig, default_imag
 from vanilla_nerf_pe.lab.fit import fit, render
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def small_field(kind="siren", channels=3, **options) -> ImageField:

@@ -18,12 +18,7 @@ from vanilla_nerf_pe.lab.protocol import (
 )
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def band_limited_image(size: int, max_cycles: float, seed: int = 0) -> torch.Tensor:
