@@ -53,6 +53,23 @@ def test_bounded_near_far_from_the_dataparser_else_the_cameras():
     assert torch.allclose(unit, torch.zeros(1, 3), atol=1e-6)
 
 
+def test_bounded_rays_cover_their_stretch_inside_the_box_from_any_camera():
+    """The viewer's first camera sits inside Blender's box, 0.5 from the centre: near 2 would start
+    every ray past the content. Rays of the training cameras keep the dataparser's near and far."""
+    space, _ = SceneSpace.from_cameras("bounded", BOX, cameras(orbit(4.0)), {"near_far": (2.0, 6.0)}, 1000.0, None)
+    inside = torch.full((1, 3), 0.3)
+    toward_corner = torch.nn.functional.normalize(-torch.ones(1, 3), dim=-1)
+    rays = space.rays(inside, toward_corner)
+    assert rays.near.item() == 0.0 and rays.far.item() == 6.0
+    far_away = torch.tensor([[0.0, 0.0, 20.0]])
+    rays = space.rays(far_away, torch.tensor([[0.0, 0.0, -1.0]]))
+    assert rays.near.item() == 2.0 and rays.far.item() == pytest.approx(21.5)  # exits the box at z = -1.5
+    training = space.rays(torch.tensor([[4.0, 0.0, 1.0]]), torch.nn.functional.normalize(torch.tensor([[-4.0, 0.0, -1.0]]), dim=-1))
+    assert training.near.item() == 2.0 and training.far.item() == 6.0
+    missing = space.rays(far_away, torch.tensor([[0.0, 0.0, 1.0]]))
+    assert missing.near.item() == 2.0 and missing.far.item() == 6.0
+
+
 def test_forward_facing_rays_are_ndc_of_the_average_camera():
     cams = cameras(sweep())
     space, _ = SceneSpace.from_cameras("auto", BOX, cams, {"ndc_near_plane": 1.0}, 1000.0, None)

@@ -6,7 +6,7 @@ samplers place their bins (distances ``t`` between ``near`` and ``far``, spaced 
 grid see (``[-1, 1]^3``). The math is in :mod:`vanilla_nerf_pe.core.space`.
 
 - ``bounded``: the dataparser's scene box; near and far from the dataparser (Blender: NeRF's 2 and
-  6), else from the cameras and the box.
+  6), else from the cameras and the box, widened per ray to cover the ray's stretch inside the box.
 - ``forward-facing``: NDC rays of the average training camera (NeRF, appendix C), t in [0, 1] from
   the near plane (1 after LLFF's rescaling) to infinity; the field sees NDC coordinates.
 - ``unbounded``: mip-NeRF 360's contraction of the world scaled so that the cameras lie in the
@@ -180,7 +180,19 @@ class SceneSpace(nn.Module):
             origins, directions = o, d
         near = self.near_far[0].expand(num, 1)
         far = self.near_far[1].expand(num, 1)
+        if self.kind == "bounded":
+            near, far = self._cover_box(origins, directions, near, far)
         return SceneRays(origins, directions, viewdirs, near, far, self)
+
+    def _cover_box(self, origins: Tensor, directions: Tensor, near: Tensor, far: Tensor) -> Tuple[Tensor, Tensor]:
+        """near and far [R, 1] widened to the stretch of each ray inside the box: the dataparser's
+        values (Blender's 2 and 6) fit its training cameras, not a camera inside or far outside the
+        box (the viewer starts at 0.3 of a unit from the centre, inside Blender's box)."""
+        t_in, t_out = ray_aabb_intersect(origins, directions, self.aabb)
+        t_in = t_in.clamp_min(0.0)[:, None]
+        t_out = t_out[:, None]
+        hits = t_out > t_in
+        return torch.where(hits, torch.minimum(near, t_in), near), torch.where(hits, torch.maximum(far, t_out), far)
 
     def to_unit(self, x: Tensor) -> Tensor:
         """Positions [..., 3] (as measured by :class:`SceneRays`) in unit coordinates."""
