@@ -33,13 +33,14 @@ def test_min_psnr_check():
 @pytest.mark.slow
 def test_demo_trains_renders_and_passes_its_psnr_threshold(tmp_path):
     env = {**cli_env(), "DATA": str(tmp_path / "demo"), "OUT": str(tmp_path / "outputs"), "RENDERS": str(tmp_path / "renders"),
-           "ITERS": str(TEST_ITERS), "MIN_PSNR": str(TEST_MIN_PSNR)}
+           "ITERS": str(TEST_ITERS), "MIN_PSNR": str(TEST_MIN_PSNR), "FRAMES_PER_VIEW": "1"}
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh")], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=900, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     result = json.loads((tmp_path / "outputs" / "demo" / "eval_5_views.json").read_text())
+    print(f"demo with ITERS={TEST_ITERS}: {result['mean']['psnr']:.2f} dB on 5 test views")
     assert len(result["views"]) == 5 and result["mean"]["psnr"] >= TEST_MIN_PSNR
-    assert (tmp_path / "renders" / "demo.mp4").stat().st_size > 10_000
+    assert (tmp_path / "renders" / "demo.mp4").stat().st_size > 2_000
     from PIL import Image
 
     with Image.open(tmp_path / "renders" / "demo_side_by_side.png") as img:
