@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("output", type=Path)
     parser.add_argument("--seconds", type=float, default=110.0, help="training time before the browser opens")
     parser.add_argument("--camera", type=int, default=0, help="index of the training camera to look through")
-    parser.add_argument("--settle", type=float, default=25.0, help="seconds for the viewer to render the frame")
+    parser.add_argument("--settle", type=float, default=60.0, help="seconds for the viewer to render the frame")
     args = parser.parse_args()
 
     from nerfstudio.configs.method_configs import all_methods
@@ -97,6 +97,7 @@ def main() -> None:
     config.output_dir = Path(tempfile.mkdtemp(prefix="vnp-screenshot-"))
     config.max_num_iterations = 100_000
     config.set_timestamp()
+    config.save_config()  # as ns-train does; it also makes the run's folder, where the viewer keeps its log
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
     wait_thread = threading.Thread(
