@@ -652,18 +652,10 @@ def _run(argv) -> None:
         description="Fit an image with a coordinate network (no encoding / positional encoding / Fourier features / SIREN).",
         args=argv,
     )
-    if isinstance(args, FitCommand):
-        run_fit(args)
-    elif isinstance(args, RenderCommand):
-        run_render(args)
-    elif isinstance(args, CompressCommand):
-        run_compress(args)
-    elif isinstance(args, DecompressCommand):
-        run_decompress(args)
-    elif isinstance(args, RdCommand):
-        run_rd(args)
-    elif isinstance(args, Table1Command):
-        run_table1_command(args)
+    runners = {FitCommand: run_fit, RenderCommand: run_render, CompressCommand: run_compress,
+               DecompressCommand: run_decompress, RdCommand: run_rd, Table1Command: run_table1_command}
+    if type(args) in runners:
+        runners[type(args)](args)
     elif isinstance(args, ExperimentCommand):
         command = load_experiment(args.config, args.output)
         print(f"{PROG}: experiment {args.config} -> {command.output}")
