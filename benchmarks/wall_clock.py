@@ -29,6 +29,7 @@ Writes ``<output-dir>/results.json`` and ``results.md`` and prints the table.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import resource
@@ -128,11 +129,15 @@ def apply_overrides(config, overrides: Dict[str, Any]) -> None:
 
 def test_views(config, num_views: int):
     """The fixed test views: (camera, batch) pairs of the test split."""
+    from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
     from nerfstudio.data.datasets.base_dataset import InputDataset
 
     from vanilla_nerf_pe.nerf.evaluate import evenly_spaced
 
-    outputs = config.pipeline.datamanager.dataparser.setup().get_dataparser_outputs(split="test")
+    dataparser = config.pipeline.datamanager.dataparser
+    if isinstance(dataparser, BlenderDataParserConfig):  # scored on white, whatever the training images keep
+        dataparser = dataclasses.replace(dataparser, alpha_color="white")
+    outputs = dataparser.setup().get_dataparser_outputs(split="test")
     dataset = InputDataset(outputs)
     views = evenly_spaced(num_views, len(dataset))
     return views, [(dataset.cameras[i : i + 1], dataset[i]) for i in views]
@@ -173,8 +178,9 @@ def dataparser_config(method: str, dataparser: str, data: Path, downscale_factor
     from vanilla_nerf_pe.nerf.llff import LLFFDataParserConfig, nerfstudio_transforms
     from vanilla_nerf_pe.nerf.method_configs import METHODS
 
-    if dataparser == "blender-data":
-        return BlenderDataParserConfig(data=data)
+    if dataparser == "blender-data":  # our presets' own Blender options (alpha kept for a random background)
+        preset = METHODS[method].config.pipeline.datamanager.dataparser if method in METHODS else None
+        return dataclasses.replace(preset, data=data) if isinstance(preset, BlenderDataParserConfig) else BlenderDataParserConfig(data=data)
     if dataparser == "nerfstudio-data":
         return NerfstudioDataParserConfig(data=data)
     if method in METHODS:

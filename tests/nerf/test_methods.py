@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -102,3 +103,17 @@ def test_lpips_skipped_with_one_warning_when_weights_absent(monkeypatch, tmp_pat
         assert len([w for w in caught if "LPIPS skipped" in str(w.message)]) == 1
     finally:
         metrics._lpips_module.cache_clear()
+
+
+@pytest.mark.parametrize("alpha_color, random_in_training", [(None, True), ("white", False)])
+def test_fast_preset_keeps_blender_alpha_for_a_random_training_background(tiny_scene, alpha_color, random_in_training):
+    """The fast preset reads Blender scenes with their alpha (blender-data --alpha-color None), the
+    datamanager says so, and the model then trains on a random background; composited on white by
+    the dataparser, the images have no alpha and training keeps the white background."""
+    config = copy.deepcopy(METHODS["vanilla-nerf-pe-fast"].config)
+    assert config.pipeline.datamanager.dataparser.alpha_color is None and config.pipeline.model.random_background_in_training
+    config.pipeline.datamanager.dataparser.alpha_color = alpha_color
+    config.pipeline.datamanager.data = tiny_scene
+    pipeline = config.pipeline.setup(device="cpu", test_mode="val", world_size=1, local_rank=0)
+    assert pipeline.datamanager.train_dataset.metadata["images_have_alpha"] is random_in_training
+    assert pipeline.model.random_training_background is random_in_training

@@ -92,6 +92,33 @@ def test_random_background_needs_rgba_and_blends_rendering_and_target_alike():
     torch.testing.assert_close(white["rgb"] - black["rgb"], (1 - black["accumulation"]).expand(-1, 3), atol=1e-5, rtol=0)
 
 
+def make_model_with_metadata(metadata, **overrides):
+    torch.manual_seed(0)
+    return make_config(**overrides).setup(scene_box=SceneBox(aabb=AABB), num_train_data=1, metadata=metadata)
+
+
+def test_random_background_in_training_only_with_alpha_and_white_in_evaluation():
+    """random_background_in_training: with RGBA training images a random colour per training ray
+    (the target composited on the same), white in evaluation (the bounded scene's auto), and the
+    RGBA test image composited on white for the metrics; without alpha it changes nothing."""
+    model = make_model_with_metadata({"images_have_alpha": True}, random_background_in_training=True)
+    out = model(rays())
+    background = out["background"]
+    assert isinstance(background, torch.Tensor) and background.shape == (64, 3) and background.std() > 0.1
+    empty = torch.cat([torch.rand(64, 3), torch.zeros(64, 1)], dim=-1)
+    torch.testing.assert_close(model.target_rgb(empty, background), background)
+    losses = model.get_loss_dict(out, {"image": empty})
+    torch.testing.assert_close(losses["rgb_loss_fine"], torch.nn.functional.mse_loss(out["rgb"], background))
+    model.eval()
+    with torch.no_grad():
+        evaluated = model(rays())
+    assert model.background((64,), evaluated["rgb"]).eq(1.0).all()  # white outside training
+    torch.testing.assert_close(model.target_rgb(empty), torch.ones(64, 3))  # the metrics' target on white
+
+    rgb_only = make_model_with_metadata({"images_have_alpha": False}, random_background_in_training=True)
+    assert rgb_only.background((64,), evaluated["rgb"]).eq(1.0).all()  # training, but no alpha: white
+
+
 def test_background_override_of_nerfstudio_is_honoured():
     """nerfstudio's viewer and ns-render set the background through background_color_override_context."""
     from nerfstudio.model_components.renderers import background_color_override_context

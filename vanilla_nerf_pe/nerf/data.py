@@ -109,7 +109,8 @@ def check_blender_scene(data: Path, splits: Iterable[str] = ("train", "val")) ->
 class CheckedDataManager(VanillaDataManager[InputDataset]):
     """nerfstudio's VanillaDataManager that first checks a Blender scene with ``check_blender_scene``
     and hands the model the training cameras (``metadata["train_cameras"]``) and NeRF's near and far
-    for Blender scenes (``metadata["near_far"]``), from which it chooses its scene kind."""
+    for Blender scenes (``metadata["near_far"]``), from which it chooses its scene kind, and whether
+    the training images keep their alpha (``metadata["images_have_alpha"]``)."""
 
     def __init__(self, config: VanillaDataManagerConfig, device="cpu", test_mode="val", world_size=1, local_rank=0, **kwargs):
         if isinstance(config.dataparser, BlenderDataParserConfig):
@@ -120,6 +121,8 @@ class CheckedDataManager(VanillaDataManager[InputDataset]):
         # the cameras): the training cameras, and for Blender scenes NeRF's near and far.
         metadata = self.train_dataset.metadata
         metadata.setdefault("train_cameras", self.train_dataset.cameras)
+        # RGBA only where the dataparser leaves alpha to the model (blender-data --alpha-color None)
+        metadata.setdefault("images_have_alpha", len(self.train_dataset) > 0 and self.train_dataset.get_image_float32(0).shape[-1] == 4)
         if isinstance(config.dataparser, BlenderDataParserConfig):
             metadata.setdefault("near_far", BLENDER_NEAR_FAR)
 

@@ -119,6 +119,13 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     (blender-data --alpha-color None); "last_sample" is the colour of each ray's last bin (what lies
     beyond the far bound: sky, far walls). "auto": white for bounded scenes (nerfstudio's Blender
     dataparser composites on white), last_sample for forward-facing and unbounded ones."""
+    random_background_in_training: bool = False
+    """train on a random colour per ray behind the scene, with the RGBA target composited on the same
+    colour, where the training images have alpha (Blender's, loaded with ``blender-data
+    --alpha-color None``); evaluation, the viewer and the metrics keep ``background_color``. A fixed
+    white lets the field paint the background into the scene as white fog near the object, which
+    also keeps occupancy-grid cells occupied; a random one only matches where the scene is empty
+    (Instant-NGP and nerfacc train Blender scenes this way). Without alpha it does nothing."""
     sampler: SamplerKind = "hierarchical"
     """"hierarchical" (NeRF's coarse + fine fields), "proposal" (mip-NeRF 360's proposal networks)
     or "occupancy" (occupancy-grid marching with early termination); options in the group of that name."""
@@ -200,6 +207,10 @@ class VanillaNeRFPEModel(Model):
                 cfg.density_activation, cfg.density_bias, cfg.rgb_padding, cfg.precision,
             )
 
+        # the datamanager says whether the training images keep their alpha (vanilla_nerf_pe.nerf.data)
+        self.random_training_background = cfg.random_background_in_training and bool(metadata.get("images_have_alpha", False))
+        if cfg.random_background_in_training and not self.random_training_background:
+            CONSOLE.print("vanilla-nerf-pe: the training images have no alpha: --pipeline.model.random-background-in-training does nothing")
         self.field = make_field()
         self.sampler = cfg.sampler_config().setup(make_field)
         self.guard = TrainingGuard(cfg.collapse_check_step, cfg.collapse_min_accumulation)
@@ -221,12 +232,15 @@ class VanillaNeRFPEModel(Model):
     def background(self, batch_shape: Tuple[int, ...], like: Tensor) -> Background:
         """What lies behind the scene for rays of ``batch_shape``: nerfstudio's override (viewer,
         ``ns-render``) outside training, else ``background_color``; "random" is black outside
-        training, as nerfstudio evaluates it."""
+        training, as nerfstudio evaluates it; with ``random_background_in_training`` (and RGBA
+        images) training rays see a random colour whatever ``background_color`` is."""
         override = None if self.training else background_override()
         if override is not None:
             return override.to(like).expand(*batch_shape, 3)
         kind = self.config.background_color
-        if kind == "auto":
+        if self.training and self.random_training_background:
+            kind = "random"
+        elif kind == "auto":
             kind = "white" if self.space.kind == "bounded" else "last_sample"
         if kind == "last_sample":
             return "last_sample"
