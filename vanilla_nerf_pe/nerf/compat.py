@@ -25,10 +25,19 @@ nerfstudio version it was written for (:data:`NERFSTUDIO_VERSION`).
    nerfstudio's entry points and print any exception with a traceback; :func:`install_excepthook`
    reports this package's errors (:mod:`vanilla_nerf_pe.core.errors`) in one line with their exit
    status instead. Installed when this module is imported (ns-* import our method configs).
+6. **The roll of ``ns-render spiral``.** nerfstudio's ``get_spiral_path`` builds each camera of the
+   spiral with a look-at in the start camera's own frame, but takes its "up" from the world (the
+   start camera's z axis in world coordinates, "scene is z up"). The two frames differ, so the
+   video is rolled; for a forward-facing capture, whose recentred start camera looks along the
+   world's -z, that "up" is parallel to the view direction and the roll is arbitrary (fern came
+   out visibly tilted). :func:`spiral_path` is that function with the camera's own up,
+   (0, 1, 0) in its frame, as NeRF's ``render_path_spiral`` uses the average camera's up; it
+   replaces nerfstudio's when this module is imported.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -242,5 +251,43 @@ def install_excepthook(prog: str = "vanilla-nerf-pe") -> None:
     sys.excepthook = hook
 
 
+# 6. the roll of ns-render spiral -------------------------------------------------------------
+
+
+def spiral_path(camera: Any, steps: int = 30, radius: Optional[float] = None, radiuses: Optional[tuple] = None,
+                rots: int = 2, zrate: float = 0.5) -> Any:
+    """nerfstudio's ``get_spiral_path`` (same arguments, same path of positions and focus) with the
+    start camera's own up, so that no camera of the spiral is rolled against it (see item 6)."""
+    from nerfstudio.cameras import camera_utils
+    from nerfstudio.cameras.cameras import Cameras
+    from nerfstudio.utils import poses as pose_utils
+
+    assert (radius is None) != (radiuses is None), "Only one of radius or radiuses must be specified."
+    assert camera.ndim == 1, "We assume only one batch dim here"
+    c2w = camera.camera_to_worlds[0]
+    rad = torch.tensor([radius] * 3 if radius is not None else list(radiuses), device=c2w.device, dtype=c2w.dtype)
+    up = torch.tensor([0.0, 1.0, 0.0], device=c2w.device, dtype=c2w.dtype)  # in the start camera's frame
+    target = torch.tensor([0.0, 0.0, -float(torch.min(camera.fx[0], camera.fy[0]))], device=c2w.device, dtype=c2w.dtype)
+    c2wh_global = pose_utils.to4x4(c2w)
+    c2ws = []
+    for theta in torch.linspace(0.0, 2.0 * torch.pi * rots, steps + 1)[:-1].tolist():
+        center = torch.tensor([math.cos(theta), -math.sin(theta), -math.sin(theta * zrate)], device=c2w.device, dtype=c2w.dtype) * rad
+        local = pose_utils.to4x4(camera_utils.viewmatrix(center - target, up, center))
+        c2ws.append((c2wh_global @ local)[:3, :4])
+    times = torch.linspace(0, 1, steps)[:, None] if camera.times is not None else None
+    return Cameras(fx=camera.fx[0], fy=camera.fy[0], cx=camera.cx[0], cy=camera.cy[0], camera_to_worlds=torch.stack(c2ws), times=times)
+
+
+def install_spiral_path() -> None:
+    """Put :func:`spiral_path` where ``ns-render`` looks for ``get_spiral_path``."""
+    from nerfstudio.cameras import camera_paths
+
+    camera_paths.get_spiral_path = spiral_path
+    render = sys.modules.get("nerfstudio.scripts.render")  # already imported under ns-render
+    if render is not None:
+        render.get_spiral_path = spiral_path  # type: ignore[attr-defined]
+
+
 check_nerfstudio_version()
 install_excepthook()
+install_spiral_path()
