@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import struct
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,11 +22,13 @@ from vanilla_nerf_pe.lab.codec import (
     CompressConfig,
     architecture_for_rate,
     compress_image,
+    compress_to_psnr,
     decode_field,
     decode_image,
     dequantize,
     encode_field,
     fake_quantize,
+    next_rate,
     quantization_aware_finetune,
     quantization_step,
     quantize,
@@ -189,6 +193,52 @@ def test_architecture_for_rate_follows_the_budget():
     assert architecture_for_rate(256, 256, 3, 0.1, 7.0)[0] <= architecture_for_rate(256, 256, 3, 1.0, 7.0)[0]
 
 
+def test_next_rate_interpolates_in_log_rate_and_bounds_its_steps():
+    # Bracketed: linear in log(bpp) between the closest tries on each side.
+    assert next_rate([(0.1, 20.0), (0.4, 24.0)], 22.0) == pytest.approx(0.2)
+    assert next_rate([(0.1, 20.0), (0.4, 24.0), (0.05, 17.0)], 23.0) == pytest.approx(0.1 * 4**0.75)
+    # One try: DB_PER_RATE_DOUBLING; two on one side: their own slope; never more than a factor of 4.
+    assert next_rate([(0.2, 22.0)], 22.0 + codec.DB_PER_RATE_DOUBLING) == pytest.approx(0.4)
+    assert next_rate([(0.2, 22.0), (0.1, 19.0)], 25.0) == pytest.approx(0.4)
+    assert next_rate([(0.2, 10.0)], 40.0) == pytest.approx(0.8)
+    assert next_rate([(0.2, 40.0)], 10.0) == pytest.approx(0.05)
+
+
+def synthetic_compress(curve):
+    """A stand-in for compress_image: the file of the network architecture_for_rate sizes, at the
+    PSNR ``curve(bpp)`` of its real rate (7.5 bits per weight and a 133-byte header)."""
+    calls = []
+
+    def compress(image, config):
+        H, W, C = image.shape
+        depth, width = architecture_for_rate(H, W, C, config.bpp, config.expected_bits_per_weight)
+        size = 133 + math.ceil(siren_parameter_count(depth, width, C) * 7.5 / 8)
+        calls.append(config.bpp)
+        return SimpleNamespace(encoded=SimpleNamespace(bpp=8 * size / (H * W), data=bytes(size)), psnr=curve(8 * size / (H * W)))
+
+    return compress, calls
+
+
+def test_psnr_search_finds_the_smallest_network_that_reaches_the_target():
+    image = torch.zeros(256, 256, 3)
+    curve = lambda bpp: 20.0 + 2.3 * math.log2(bpp / 0.1)  # noqa: E731
+    compress, calls = synthetic_compress(curve)
+    search = compress_to_psnr(image, CompressConfig(bpp=0.3, psnr_tries=5), 24.0, compress=compress)
+    assert search.reached and len(calls) <= 5 and len(search.tries) == len(calls)
+    assert 24.0 <= search.best.psnr < 24.5
+    # Brute force over every width at the depth it chose: no smaller file reaches 24 dB.
+    depth, width = architecture_for_rate(256, 256, 3, calls[-1], 7.5)
+    smaller = 133 + math.ceil(siren_parameter_count(depth, width - 1, 3) * 7.5 / 8)
+    assert len(search.best.encoded.data) <= smaller or curve(8 * smaller / 256**2) < 24.0
+    # Out of reach: every try is spent, the best file is kept and the search says so.
+    compress, calls = synthetic_compress(lambda bpp: min(30.0, curve(bpp)))
+    search = compress_to_psnr(image, CompressConfig(bpp=0.3, psnr_tries=3), 40.0, compress=compress)
+    assert not search.reached and len(calls) == 3 and search.best.psnr == 30.0
+    assert calls == sorted(calls)
+    with pytest.raises(InputError, match="--num-layers"):
+        compress_to_psnr(image, CompressConfig(width=20), 24.0, compress=compress)
+
+
 # --------------------------------------------------------------------------
 # The CLI
 # --------------------------------------------------------------------------
@@ -221,3 +271,17 @@ def test_compress_then_decompress_round_trips_on_the_cli(tmp_path):
         assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
     done = run_image_cli("compress", source, out, "--bits", "1")
     assert done.returncode == 2 and "--bits" in done.stderr
+
+
+def test_compress_to_a_psnr_on_the_cli(tmp_path):
+    source = save_image(default_image("camera", 16), tmp_path / "camera.png")
+    out = tmp_path / "camera.vnpi"
+    done = run_image_cli("compress", source, out, "--psnr", "99", "--psnr-tries", "2", "--bpp", "4", "--steps", "20",
+                         "--qat-steps", "2", "--device", "cpu")
+    # Out of reach: exit status 1, the best file of the two tries written and decodable.
+    assert done.returncode == 1 and "below threshold" in done.stderr and "reached --psnr 99" in done.stderr
+    tried = done.stdout.split("tried ")[1].splitlines()[0].split("; ")
+    assert len(tried) == 2 and float(tried[1].split(" bpp")[0]) > float(tried[0].split(" bpp")[0])
+    assert decode_image(out.read_bytes()).shape == (16, 16, 1)
+    done = run_image_cli("compress", source, out, "--psnr", "30", "--width", "8")
+    assert done.returncode == 2 and "--num-layers and --width" in done.stderr

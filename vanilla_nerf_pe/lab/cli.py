@@ -19,7 +19,9 @@ Subcommands (``vnp-image SUBCOMMAND --help`` lists every option):
 * ``experiment CONFIG``: ``compare`` with the settings of a YAML file (``configs/image/*.yaml``:
   the seed experiments), written to ``--output`` (default ``outputs/image/<config name>``);
 * ``compress IMAGE OUT --bpp B``: fit a network sized for B bits per pixel, fine-tune it for
-  k-bit weights and write the ``.vnpi`` file (:mod:`vanilla_nerf_pe.lab.codec`);
+  k-bit weights and write the ``.vnpi`` file (:mod:`vanilla_nerf_pe.lab.codec`); with ``--psnr P``
+  the rate is searched (a few fits) for the smallest file that decodes to P dB, exit status 1 when
+  none of the tries reached it (the best one is written);
   ``decompress FILE OUT.png`` decodes one (on the CPU, the same PNG every time);
 * ``rd [IMAGES]``: rate-distortion curves (PSNR, SSIM against bpp) of ours, JPEG, WebP, JPEG 2000,
   AVIF and JPEG XL, with COIN's published curve (:mod:`vanilla_nerf_pe.lab.rd`);
@@ -53,12 +55,12 @@ import tyro
 from torch import Tensor
 from typing_extensions import Annotated
 
-from vanilla_nerf_pe.core.errors import InputError, run_cli
+from vanilla_nerf_pe.core.errors import InputError, QualityBelowThreshold, run_cli
 from vanilla_nerf_pe.core.image_io import load_image, save_image
 from vanilla_nerf_pe.core.metrics import psnr
 from vanilla_nerf_pe.core.network import NETWORK_KINDS, NetworkKind
 from vanilla_nerf_pe.lab.analysis import image_ssim
-from vanilla_nerf_pe.lab.codec import CompressConfig, compress_image, decode_image, read_file
+from vanilla_nerf_pe.lab.codec import CompressConfig, compress_image, compress_to_psnr, decode_image, read_file
 from vanilla_nerf_pe.lab.compression import compression_report
 from vanilla_nerf_pe.lab.field import LEGACY_CONFIG_KEYS, ImageFieldConfig, default_image, even_pixel_mask, load_field, save_field
 from vanilla_nerf_pe.lab.fit import FitResult, fit, render
@@ -412,7 +414,13 @@ def run_compress(args: CompressCommand) -> None:
     if args.output.is_dir():
         raise InputError(f"{args.output}: is a directory, not a file to write")
     _make_output_dir(args.output.parent)  # before the fit: a bad path fails at once
-    result = compress_image(image, args.codec, device=_device(args.device))
+    if args.codec.psnr is None:
+        result = compress_image(image, args.codec, device=_device(args.device))
+    else:
+        search = compress_to_psnr(image, args.codec, args.codec.psnr, device=_device(args.device))
+        result = search.best
+        tried = "; ".join(f"{bpp:.3f} bpp -> {score:.2f} dB" for bpp, score in search.tries)
+        print(f"{PROG}: --psnr {args.codec.psnr:g}: tried {tried}")
     encoded = result.encoded
     with _writing(args.output):
         args.output.write_bytes(encoded.data)
@@ -423,6 +431,11 @@ def run_compress(args: CompressCommand) -> None:
         f"PSNR {result.psnr:.2f} dB decoded ({result.psnr_float:.2f} dB before quantisation); "
         f"encoded in {result.encode_seconds:.1f} s, decoded in {result.decode_seconds:.2f} s"
     )
+    if args.codec.psnr is not None and not search.reached:
+        raise QualityBelowThreshold(
+            f"no file of the {len(search.tries)} tried reached --psnr {args.codec.psnr:g} dB; {args.output} is the best one "
+            f"({result.psnr:.2f} dB); raise --psnr-tries, --bits or --steps"
+        )
 
 
 def run_decompress(args: DecompressCommand) -> None:
