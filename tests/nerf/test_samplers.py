@@ -170,9 +170,10 @@ def test_sampler_options_are_checked_with_their_flag_names():
         OccupancySamplerConfig(render_step_size=0).setup(lambda *a: SlabField())  # type: ignore[arg-type, return-value]
 
 
-@pytest.mark.parametrize("kind", ["none", "pe", "fourier", "siren"])
+@pytest.mark.parametrize("kind", ["none", "pe", "fourier", "siren", "hash"])
 def test_fields_of_every_kind_give_density_and_colour(kind):
-    f = NeRFField(dataclasses.replace(nerf_network(), kind=kind, num_layers=3, width=32, skip_connections=(2,), fourier_num_features=8), color_width=16)
+    f = NeRFField(dataclasses.replace(nerf_network(), kind=kind, num_layers=3, width=32, skip_connections=(2,), fourier_num_features=8,
+                                      hash_num_levels=4, hash_log2_table_size=10), color_width=16)
     sigma, feature = f.density_and_feature(torch.rand(10, 3) - 0.5)
     rgb = f.color(feature, torch.nn.functional.normalize(torch.randn(10, 3), dim=-1))
     assert sigma.shape == (10, 1) and (sigma >= 0).all() and rgb.shape == (10, 3)

@@ -1,8 +1,8 @@
 """The NeRF field: a coordinate network, a density head and a view-dependent colour branch.
 
 Architecture of Mildenhall et al. 2020 (fig. 7): the coordinate network
-(:class:`~vanilla_nerf_pe.core.network.CoordinateNetwork`: ``pe``, ``fourier``, ``siren`` or
-``none``, see there) maps a position in unit coordinates (the scene box, NDC or contracted space
+(:class:`~vanilla_nerf_pe.core.network.CoordinateNetwork`: ``pe``, ``fourier``, ``siren``,
+``hash`` or ``none``, see there) maps a position in unit coordinates (the scene box, NDC or contracted space
 scaled to [-1, 1]^3, :mod:`vanilla_nerf_pe.nerf.scene`) to a ``width``-wide trunk
 output; a linear head gives the density sigma and a linear layer a ``width``-wide feature; the
 feature, concatenated with the encoded view direction, goes through one ReLU layer of
@@ -10,7 +10,8 @@ feature, concatenated with the encoded view direction, goes through one ReLU lay
 mip-NeRF 360's proposal networks.
 
 Space outside the unit box has no density: the positional encoding is periodic (period 2 in unit
-coordinates), so a sample outside [-1, 1] would otherwise get the features of a point inside.
+coordinates), so a sample outside [-1, 1] would otherwise get the features of a point inside (and
+the hash grid clamps it onto the box's faces).
 
 Precision (:mod:`vanilla_nerf_pe.core.precision`): the MLPs may run under bfloat16 autocast, while
 the encodings, the density activation and the colour sigmoid stay float32; every output is

@@ -98,7 +98,7 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     """weights of the photometric losses of the final pass ("rgb_loss_fine") and of earlier passes
     ("rgb_loss_<pass>", e.g. the hierarchical sampler's coarse pass)."""
     network: CoordinateNetworkConfig = field(default_factory=nerf_network)
-    """the field's coordinate network: kind (pe, fourier, siren, none), trunk and encoding."""
+    """the field's coordinate network: kind (pe, fourier, siren, hash, none), trunk and encoding."""
     direction_frequencies: int = 4
     """L of the positional encoding of the view direction."""
     color_width: int = 128
@@ -151,11 +151,6 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     def check(self) -> None:
         """Raise InputError with a one-line reason if the options do not fit together."""
         self.network.check("--pipeline.model.network.")
-        if self.network.kind == "hash":
-            raise InputError(
-                "--pipeline.model.network.kind hash is the 2D lab's (vnp-image); as a NeRF field it is not wired or tested yet: "
-                "use pe, fourier, siren or none"
-            )
         if self.sampler not in SAMPLER_KINDS:
             raise InputError(f"--pipeline.model.sampler {self.sampler!r}: choose one of {', '.join(SAMPLER_KINDS)}")
         if self.background_color not in ("auto",) + BACKGROUND_KINDS:
