@@ -178,8 +178,12 @@ def test_bpp_accounting_matches_the_file_size(tmp_path):
     # The rate model sized the network: parameters times the bits per weight and the header make the budget.
     count = siren_parameter_count(encoded.config.num_layers, encoded.config.width, 3)
     assert count == sum(q.size for q in encoded.symbols)
+    assert encoded.header_bytes == codec.header_bytes(len(encoded.symbols))
     names = [name for name, _ in codec.network_parameters(decode_field(encoded.data)[0])]
-    symbol_bits = sum(q.size * k for q, k in zip(encoded.symbols, codec.tensor_bits(names, 8, 12)))
+    # Biases and the SIREN's first weight matrix at 12 bits, the other weights at 8; the file says so.
+    assert encoded.tensor_bits == codec.tensor_bits(names, 8, 12, 12) == decode_field(encoded.data)[1].tensor_bits
+    assert encoded.tensor_bits[0] == 12 and names[0].endswith("layers.0.linear.weight") and encoded.tensor_bits[2] == 8
+    symbol_bits = sum(q.size * k for q, k in zip(encoded.symbols, encoded.tensor_bits))
     raw_payload_bits = 8 * (result.coder_bytes["raw"] - encoded.header_bytes)
     assert symbol_bits <= raw_payload_bits < symbol_bits + 8
 
@@ -187,7 +191,7 @@ def test_bpp_accounting_matches_the_file_size(tmp_path):
 def test_architecture_for_rate_follows_the_budget():
     for bpp in (0.1, 0.3, 1.0):
         depth, width = architecture_for_rate(256, 256, 3, bpp, 7.0)
-        budget = (bpp * 256 * 256 - 1600) / 7.0
+        budget = (bpp * 256 * 256 - 8 * codec.header_bytes(2 * (depth + 1))) / 7.0
         assert siren_parameter_count(depth, width, 3) <= budget < siren_parameter_count(depth, width + 1, 3)
         assert siren_parameter_count(depth, width, 3) == ImageField(ImageFieldConfig(kind="siren", num_layers=depth, width=width), 3).num_parameters()
     assert architecture_for_rate(256, 256, 3, 0.1, 7.0)[0] <= architecture_for_rate(256, 256, 3, 1.0, 7.0)[0]
@@ -285,3 +289,19 @@ def test_compress_to_a_psnr_on_the_cli(tmp_path):
     assert decode_image(out.read_bytes()).shape == (16, 16, 1)
     done = run_image_cli("compress", source, out, "--psnr", "30", "--width", "8")
     assert done.returncode == 2 and "--num-layers and --width" in done.stderr
+
+
+def test_version_1_files_still_decode():
+    """A version-1 file (no bits in the tensor entries) written by the 2026-11-27 benchmark: coffee,
+    256x256, at 0.140 bpp; its decoded PSNR is the 22.72 dB that benchmark recorded."""
+    from pathlib import Path
+
+    from vanilla_nerf_pe.lab.rd import score, shipped_photographs
+
+    data = (Path(__file__).resolve().parents[1] / "fixtures" / "coffee_v1.vnpi").read_bytes()
+    assert data[4] == 1 and FORMAT_VERSION == 2
+    model, encoded = decode_field(data)
+    assert encoded.tensor_bits == [12 if name.endswith("bias") else 8 for name, _ in codec.network_parameters(model)]
+    decoded = decode_image(data)
+    assert decoded.shape == (256, 256, 3)
+    assert score(decoded, shipped_photographs(256)["coffee"])[0] == pytest.approx(22.7248, abs=0.01)

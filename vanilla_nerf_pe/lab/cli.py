@@ -166,6 +166,8 @@ class RdCodecConfig(CompressConfig):
     """CompressConfig without ``bpp``: ``rd`` compresses at every rate of ``--rates``."""
 
     bpp: tyro.conf.Suppress[float] = 0.3
+    psnr: tyro.conf.Suppress[Optional[float]] = None
+    psnr_tries: tyro.conf.Suppress[int] = 5
 
 
 @dataclass

@@ -7,10 +7,10 @@ layer to k bits, quantisation-aware fine-tuning, and entropy coding of the integ
 module does those three steps for any :class:`~vanilla_nerf_pe.lab.field.ImageField` and defines
 the file they are written to.
 
-File format, version 1 (all integers little-endian; ``f16``/``f32`` IEEE floats)::
+File format, version 2 (all integers little-endian; ``f16``/``f32`` IEEE floats)::
 
     magic            4 bytes   b"VNPI"
-    version          u8        1
+    version          u8        2
     coder            u8        index into CODERS: 0 raw (k bits per symbol, packed), 1 lzma (raw
                                LZMA2 stream of one byte, or two for k > 8, per symbol), 2 ans
                                (constriction's ANS coder, a quantised Laplace or Gaussian per tensor)
@@ -22,13 +22,17 @@ File format, version 1 (all integers little-endian; ``f16``/``f32`` IEEE floats)
     architecture     ARCH      the ImageFieldConfig options that shape the network (see ARCH_FORMAT)
     flags            u8        bit 0: standardised output (mean and std follow)
     [mean, std]      2 C f32   only with flag bit 0
-    per tensor       u8 f16 f16  entropy-model family (0 Laplace, 1 Gaussian), the quantisation
-                               step, the entropy model's scale; one entry per parameter tensor of
-                               the network, in ``named_parameters`` order (the architecture fixes
-                               their number and shapes)
+    per tensor       u8 u8 f16 f16  the tensor's bits (2..16), entropy-model family (0 Laplace,
+                               1 Gaussian), the quantisation step, the entropy model's scale; one
+                               entry per parameter tensor of the network, in ``named_parameters``
+                               order (the architecture fixes their number and shapes)
     payload length   u32
     checksum         u32       CRC-32 of every byte before it and of the payload
     payload          bytes
+
+Version 1 (still read) had no bits in the tensor entries (``u8 f16 f16``): every bias vector
+had the bias bits, every other tensor the bits. Version 2 lets the encoder give a tensor its own
+bits: a SIREN's first layer gets ``first_layer_bits`` (see :class:`CompressConfig`).
 
 Buffers are not stored: the Fourier matrix B is drawn again from ``fourier_seed``. Decoding
 (:func:`decode_field`) rebuilds the network on the CPU in float32 from the integers and steps, so
@@ -60,7 +64,9 @@ from vanilla_nerf_pe.lab.field import ImageField, ImageFieldConfig, pixel_grid
 from vanilla_nerf_pe.lab.fit import fit, render
 
 MAGIC = b"VNPI"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The versions :func:`decode_field` reads.
+READABLE_VERSIONS: Tuple[int, ...] = (1, 2)
 CODERS: Tuple[str, ...] = ("raw", "lzma", "ans")
 ENTROPY_FAMILIES: Tuple[str, ...] = ("laplace", "gaussian")
 #: The architecture block: kind, num_layers, width, skip-connection bit mask, pe_num_frequencies,
@@ -69,7 +75,8 @@ ENTROPY_FAMILIES: Tuple[str, ...] = ("laplace", "gaussian")
 #: hash_log2_table_size, hash_base_resolution, hash_max_resolution.
 ARCH_FORMAT = "<BBHHB?fHfIfffBBBHH"
 _PREFIX_FORMAT = "<4sBBHHBBB"
-_TENSOR_FORMAT = "<Bee"
+_TENSOR_FORMAT = "<BBee"
+_TENSOR_FORMAT_V1 = "<Bee"
 _TAIL_FORMAT = "<II"
 #: The entropy model's scale never goes below this (a tensor of zeros still has a valid model).
 MIN_ENTROPY_SCALE = 0.1
@@ -172,7 +179,7 @@ def storable_config(config: ImageFieldConfig) -> ImageFieldConfig:
     """``config`` with its architecture as the file stores it (floats rounded to float32), so the
     network the encoder fine-tunes is the one the decoder rebuilds."""
     stored = unpack_architecture(pack_architecture(config))
-    shaped = {f.name: getattr(stored, f.name) for f in dataclasses.fields(stored) if f.name not in ("lr", "steps", "batch_pixels", "seed", "standardize")}
+    shaped = {f.name: getattr(stored, f.name) for f in dataclasses.fields(stored) if f.name not in ("lr", "lr_final", "steps", "batch_pixels", "seed", "standardize")}
     return dataclasses.replace(config, **shaped)
 
 
@@ -323,6 +330,8 @@ class EncodedImage:
     """the integer symbols of each stored tensor, in their shapes."""
     header_bytes: int = 0
     """bytes before the payload (everything but the coded weights)."""
+    tensor_bits: List[int] = dataclasses.field(default_factory=list)
+    """the bits of each stored tensor."""
 
     @property
     def bpp(self) -> float:
@@ -330,14 +339,29 @@ class EncodedImage:
         return 8.0 * len(self.data) / (self.height * self.width)
 
 
-def tensor_bits(names: List[str], bits: int, bias_bits: int) -> List[int]:
-    """The bits of each stored tensor: ``bias_bits`` for a bias vector (a name ending in ``bias``), ``bits`` otherwise."""
-    return [bias_bits if name.endswith("bias") else bits for name in names]
+def tensor_bits(names: List[str], bits: int, bias_bits: int, first_layer_bits: Optional[int] = None) -> List[int]:
+    """The bits of each stored tensor: ``bias_bits`` for a bias vector (a name ending in ``bias``),
+    ``first_layer_bits`` (when given) for the first weight matrix of the MLP (``mlp.`` in its name),
+    ``bits`` otherwise."""
+    per_tensor = [bias_bits if name.endswith("bias") else bits for name in names]
+    if first_layer_bits is not None:
+        first = next((i for i, name in enumerate(names) if "mlp." in name and name.endswith("weight")), None)
+        if first is not None:
+            per_tensor[first] = first_layer_bits
+    return per_tensor
 
 
-def encode_field(model: ImageField, height: int, width: int, bits: int, coder: str = "ans", bias_bits: Optional[int] = None) -> EncodedImage:
+def first_layer_bits_for(kind: str, first_layer_bits: Optional[int]) -> Optional[int]:
+    """``first_layer_bits`` for a SIREN, None (the weights' bits) for the other kinds: only a sine
+    layer multiplies its input weights by omega_0."""
+    return first_layer_bits if kind == "siren" else None
+
+
+def encode_field(model: ImageField, height: int, width: int, bits: int, coder: str = "ans", bias_bits: Optional[int] = None,
+                 first_layer_bits: Optional[int] = None) -> EncodedImage:
     """Quantise every parameter tensor of ``model`` to ``bits`` bits, its bias vectors to ``bias_bits``
-    (default: ``bits``), each tensor with its own step, and write the file.
+    (default: ``bits``) and a SIREN's first weight matrix to ``first_layer_bits`` (default: ``bits``),
+    each tensor with its own step, and write the file.
 
     The architecture must be :func:`storable_config` already (the encoder checks that the decoder
     would rebuild the same network shapes).
@@ -351,7 +375,10 @@ def encode_field(model: ImageField, height: int, width: int, bits: int, coder: s
     config = model.config
     arch = pack_architecture(config)
     tensors = network_parameters(model)
-    per_tensor = tensor_bits([name for name, _ in tensors], bits, bias_bits)
+    first_layer_bits = first_layer_bits_for(config.kind, first_layer_bits)
+    if first_layer_bits is not None:
+        max_symbol(first_layer_bits)
+    per_tensor = tensor_bits([name for name, _ in tensors], bits, bias_bits, first_layer_bits)
     steps = [quantization_step(p, k) for (_, p), k in zip(tensors, per_tensor)]
     symbols = [quantize(p, s, k).cpu().numpy() for (_, p), s, k in zip(tensors, steps, per_tensor)]
     payload, models = encode_symbols([q.reshape(-1) for q in symbols], per_tensor, coder)
@@ -360,12 +387,12 @@ def encode_field(model: ImageField, height: int, width: int, bits: int, coder: s
     header += struct.pack("<B", int(standardized))
     if standardized:
         header += struct.pack(f"<{2 * model.channels}f", *model.mean.tolist(), *model.std.tolist())
-    for step, (family, scale) in zip(steps, models):
-        header += struct.pack(_TENSOR_FORMAT, family, step, scale)
+    for k, step, (family, scale) in zip(per_tensor, steps, models):
+        header += struct.pack(_TENSOR_FORMAT, k, family, step, scale)
     header += struct.pack("<I", len(payload))
     checksum = zlib.crc32(payload, zlib.crc32(header))
     header += struct.pack("<I", checksum)
-    return EncodedImage(header + payload, height, width, model.channels, bits, bias_bits, coder, config, steps, symbols, len(header))
+    return EncodedImage(header + payload, height, width, model.channels, bits, bias_bits, coder, config, steps, symbols, len(header), per_tensor)
 
 
 class _Reader:
@@ -392,8 +419,8 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
         raise InputError("not a vnp-image compressed file (wrong magic bytes)")
     reader = _Reader(data)
     _, version, coder_id, height, width, channels, bits, bias_bits = reader.take(_PREFIX_FORMAT)
-    if version != FORMAT_VERSION:
-        raise InputError(f"file format version {version}; this vnp-image reads version {FORMAT_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise InputError(f"file format version {version}; this vnp-image reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     if coder_id >= len(CODERS) or channels not in (1, 3) or not (2 <= bits <= 16 and 2 <= bias_bits <= 16) or height < 1 or width < 1:
         raise InputError("corrupt header (coder, size, channels or bits out of range)")
     config = unpack_architecture(bytes(reader.take(f"<{struct.calcsize(ARCH_FORMAT)}s")[0]))
@@ -406,7 +433,13 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
     except (InputError, ValueError, RuntimeError) as exc:
         raise InputError(f"corrupt header (the architecture does not build: {str(exc).splitlines()[0]})") from None
     tensors = network_parameters(model)
-    entries = [reader.take(_TENSOR_FORMAT) for _ in tensors]
+    names = [name for name, _ in tensors]
+    if version == 1:
+        entries = [(k,) + reader.take(_TENSOR_FORMAT_V1) for k in tensor_bits(names, bits, bias_bits)]
+    else:
+        entries = [reader.take(_TENSOR_FORMAT) for _ in tensors]
+        if not all(2 <= k <= 16 for k, _, _, _ in entries):
+            raise InputError("corrupt header (a tensor's bits out of range)")
     (payload_length,) = reader.take("<I")
     header_end = reader.pos
     (checksum,) = reader.take("<I")
@@ -419,9 +452,9 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
         raise InputError("corrupt file (checksum mismatch)")
     coder = CODERS[coder_id]
     counts = [p.numel() for _, p in tensors]
-    per_tensor = tensor_bits([name for name, _ in tensors], bits, bias_bits)
-    symbols = decode_symbols(payload, counts, [(f, s) for f, _, s in entries], per_tensor, coder)
-    steps = [float(step) for _, step, _ in entries]
+    per_tensor = [k for k, _, _, _ in entries]
+    symbols = decode_symbols(payload, counts, [(f, s) for _, f, _, s in entries], per_tensor, coder)
+    steps = [float(step) for _, _, step, _ in entries]
     with torch.no_grad():
         for (_, param), q, step in zip(tensors, symbols, steps):
             param.copy_(dequantize(torch.from_numpy(q).reshape(param.shape), step))
@@ -430,7 +463,7 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
             model.std.copy_(torch.tensor(mean_std[channels:]))
     model.eval()
     shaped = [q.reshape(p.shape) for q, (_, p) in zip(symbols, tensors)]
-    return model, EncodedImage(data, height, width, channels, bits, bias_bits, coder, config, steps, shaped, header_end + 4)
+    return model, EncodedImage(data, height, width, channels, bits, bias_bits, coder, config, steps, shaped, header_end + 4, per_tensor)
 
 
 def decode_image(data: bytes) -> np.ndarray:
@@ -462,6 +495,9 @@ class CompressConfig:
     """k: bits per quantised weight (2..16)."""
     bias_bits: int = 12
     """bits per quantised bias (2..16): a SIREN's bias errors are multiplied by omega_0 (see README)."""
+    first_layer_bits: int = 12
+    """bits of a SIREN's first weight matrix (2..16): omega_0 times its weights are the network's
+    frequencies, and an 8-bit step there costs more than all the other weights together (README)."""
     coder: str = "best"
     """entropy coder of the symbols: ans, lzma, raw, or best (the smallest of the three)."""
     kind: str = "siren"
@@ -472,12 +508,15 @@ class CompressConfig:
     """units per layer; default: chosen for --bpp."""
     expected_bits_per_weight: float = 7.5
     """what the rate model assumes a weight costs after entropy coding (sizes the network for --bpp)."""
-    steps: int = 1500
+    steps: int = 5000
     """full-image Adam steps of the float fit."""
     lr: float = 1e-3
     """Adam learning rate of the float fit."""
-    qat_steps: int = 300
-    """steps of quantisation-aware fine-tuning (straight-through estimator) after the float fit."""
+    lr_final: float = 1e-5
+    """the float fit's learning rate at its last step (cosine decay from --lr)."""
+    qat_steps: int = 0
+    """steps of quantisation-aware fine-tuning (straight-through estimator) after the float fit;
+    0 by default: with the first layer at --first-layer-bits it did not pay (README)."""
     qat_lr: float = 1e-4
     """learning rate of the quantisation-aware fine-tuning."""
     seed: int = 0
@@ -497,6 +536,7 @@ class CompressConfig:
             raise InputError(f"--psnr-tries must be >= 1, got {self.psnr_tries}")
         max_symbol(self.bits)
         max_symbol(self.bias_bits)
+        max_symbol(self.first_layer_bits)
         if self.coder not in CODERS + ("best",):
             raise InputError(f"--coder {self.coder!r}: choose one of {', '.join(CODERS + ('best',))}")
         if self.kind not in NETWORK_KINDS:
@@ -513,16 +553,25 @@ def siren_parameter_count(num_layers: int, width: int, channels: int, in_dim: in
     return (in_dim + 1) * width + (num_layers - 1) * (width + 1) * width + (width + 1) * channels
 
 
+def header_bytes(num_tensors: int, channels: int = 3, standardized: bool = False) -> int:
+    """Bytes of a version-2 header (everything before the payload) for a network of
+    ``num_tensors`` parameter tensors."""
+    return (struct.calcsize(_PREFIX_FORMAT) + struct.calcsize(ARCH_FORMAT) + 1 + (8 * channels if standardized else 0)
+            + num_tensors * struct.calcsize(_TENSOR_FORMAT) + struct.calcsize(_TAIL_FORMAT))
+
+
 def architecture_for_rate(height: int, width: int, channels: int, bpp: float, expected_bits_per_weight: float) -> Tuple[int, int]:
     """``(num_layers, width)`` of a SIREN whose file is about ``bpp`` bits per pixel.
 
     The weight budget is ``(bpp H W - header bits) / expected_bits_per_weight``. Its shape follows
     COIN's architectures (Dupont et al. 2021, appendix A: 5x20 to 13x49, width about three times the
-    depth): depth ``round((budget / 9)^(1/3))`` in 2..16, then the widest width within the budget.
+    depth): depth ``round((budget / 9)^(1/3))`` in 2..16, then the widest width within the budget
+    left by that depth's header (:func:`header_bytes`, 2 (depth + 1) tensors).
     """
-    header_bits = 8 * 200  # about the header of a 10-layer network
-    budget = (bpp * height * width - header_bits) / expected_bits_per_weight
-    depth = int(min(16, max(2, round((max(budget, 1.0) / 9.0) ** (1.0 / 3.0)))))
+    total_bits = bpp * height * width
+    rough = (total_bits - 8 * header_bytes(22, channels)) / expected_bits_per_weight  # the header of a 10-layer network
+    depth = int(min(16, max(2, round((max(rough, 1.0) / 9.0) ** (1.0 / 3.0)))))
+    budget = (total_bits - 8 * header_bytes(2 * (depth + 1), channels)) / expected_bits_per_weight
     best = 1
     for w in range(1, 1024):
         if siren_parameter_count(depth, w, channels) > budget:
@@ -532,9 +581,9 @@ def architecture_for_rate(height: int, width: int, channels: int, bpp: float, ex
 
 
 def quantization_aware_finetune(model: ImageField, image: Tensor, bits: int, steps: int, lr: float, chunk: int = 65536,
-                                bias_bits: Optional[int] = None) -> None:
+                                bias_bits: Optional[int] = None, first_layer_bits: Optional[int] = None) -> None:
     """Fine-tune ``model`` in place so that its ``bits``-bit quantised weights (``bias_bits`` for the
-    biases, default ``bits``) fit ``image``.
+    biases, default ``bits``; ``first_layer_bits`` for a SIREN's first layer) fit ``image``.
 
     Full-image Adam steps on the MSE of the network run with :func:`fake_quantize`d parameters (the
     straight-through estimator: the gradient reaches the float weights as if quantisation were the
@@ -545,7 +594,7 @@ def quantization_aware_finetune(model: ImageField, image: Tensor, bits: int, ste
     coords = pixel_grid(H, W).reshape(-1, 2).to(device)
     target = image.reshape(-1, C).float().to(device)
     names = [f"network.{name}" for name, _ in network_parameters(model)]
-    per_tensor = tensor_bits(names, bits, bits if bias_bits is None else bias_bits)
+    per_tensor = tensor_bits(names, bits, bits if bias_bits is None else bias_bits, first_layer_bits_for(model.config.kind, first_layer_bits))
     params = [p for _, p in network_parameters(model)]
     optimizer = torch.optim.Adam(params, lr=lr)
     model.train()
@@ -587,16 +636,19 @@ def compress_image(image: Tensor, config: CompressConfig, device: str = "cpu") -
             num_layers=config.num_layers or depth,
             width=config.width or width,
             lr=config.lr,
+            lr_final=config.lr_final,
             steps=config.steps,
             seed=config.seed,
         )
     )
     result = fit(image, field_config, eval_every=max(config.steps, 1), device=device)
     psnr_float = result.final_psnr
-    quantization_aware_finetune(result.model, image, config.bits, config.qat_steps, config.qat_lr, bias_bits=config.bias_bits)
+    quantization_aware_finetune(result.model, image, config.bits, config.qat_steps, config.qat_lr, bias_bits=config.bias_bits,
+                                first_layer_bits=config.first_layer_bits)
     model = result.model.cpu()
     coders = CODERS if config.coder == "best" else (config.coder,)
-    encodings = {coder: encode_field(model, H, W, config.bits, coder, bias_bits=config.bias_bits) for coder in coders}
+    encodings = {coder: encode_field(model, H, W, config.bits, coder, bias_bits=config.bias_bits, first_layer_bits=config.first_layer_bits)
+                 for coder in coders}
     encoded = min(encodings.values(), key=lambda e: len(e.data))
     encode_seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -688,6 +740,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "architecture_for_rate",
+    "header_bytes",
     "compress_image",
     "compress_to_psnr",
     "next_rate",

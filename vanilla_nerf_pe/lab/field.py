@@ -121,6 +121,8 @@ class ImageFieldConfig(CoordinateNetworkConfig):
 
     lr: float = 1e-3
     """Adam learning rate."""
+    lr_final: Optional[float] = None
+    """the learning rate at the last step, reached by a cosine decay from lr; None: lr throughout."""
     steps: int = 2000
     """optimisation steps."""
     batch_pixels: Optional[int] = None
@@ -142,6 +144,8 @@ class ImageFieldConfig(CoordinateNetworkConfig):
         super().check(option_prefix)
         if self.steps < 0:
             raise InputError(f"{option_prefix}steps must be >= 0, got {self.steps}")
+        if self.lr_final is not None and not 0 < self.lr_final <= self.lr:
+            raise InputError(f"{option_prefix}lr-final must be in (0, lr], got {self.lr_final}")
         if self.batch_pixels is not None and self.batch_pixels < 1:
             raise InputError(f"{option_prefix}batch-pixels must be >= 1 or None, got {self.batch_pixels}")
 

@@ -120,6 +120,9 @@ def fit(
         return float(psnr(_predict(model, eval_coords, chunk).clamp(0.0, 1.0), eval_target))
 
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = None
+    if config.lr_final is not None and config.steps > 1:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps - 1, eta_min=config.lr_final)
     minibatch_rng = torch.Generator().manual_seed(config.seed)
     n_train = train_idx.numel()
     history: List[Tuple[int, float]] = []
@@ -139,6 +142,8 @@ def fit(
             loss.backward()
             loss_value = float(loss.detach())
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         score: Optional[float] = None
         if step % max(eval_every, 1) == 0 or step == config.steps:
             score = eval_psnr()
