@@ -419,7 +419,7 @@ def main() -> None:
         runs = tuple(
             f"{args.matrix}:network.kind={f},sampler={s},optimizers.fields.optimizer.lr={FAST_LEARNING_RATES[f][0]},"
             f"optimizers.fields.scheduler.lr_final={FAST_LEARNING_RATES[f][1]}"
-            for f in ("pe", "fourier", "siren")
+            for f in ("pe", "fourier", "siren", "hash")
             for s in SAMPLER_KINDS
         )
     rows = []
