@@ -351,10 +351,15 @@ def tensor_bits(names: List[str], bits: int, bias_bits: int, first_layer_bits: O
     return per_tensor
 
 
-def first_layer_bits_for(kind: str, first_layer_bits: Optional[int]) -> Optional[int]:
-    """``first_layer_bits`` for a SIREN, None (the weights' bits) for the other kinds: only a sine
-    layer multiplies its input weights by omega_0."""
-    return first_layer_bits if kind == "siren" else None
+def model_tensor_bits(model: ImageField, bits: int, bias_bits: Optional[int] = None, first_layer_bits: Optional[int] = None) -> List[int]:
+    """:func:`tensor_bits` of ``model``'s :func:`network_parameters`: ``bias_bits`` defaults to
+    ``bits``, and ``first_layer_bits`` applies to a SIREN only (only a sine layer multiplies its input
+    weights by omega_0; other kinds keep ``bits`` there). Every bit count is checked (2..16)."""
+    bias_bits = bits if bias_bits is None else bias_bits
+    first_layer_bits = first_layer_bits if model.config.kind == "siren" else None
+    for k in (bits, bias_bits) + (() if first_layer_bits is None else (first_layer_bits,)):
+        max_symbol(k)
+    return tensor_bits([name for name, _ in network_parameters(model)], bits, bias_bits, first_layer_bits)
 
 
 def encode_field(model: ImageField, height: int, width: int, bits: int, coder: str = "ans", bias_bits: Optional[int] = None,
@@ -371,14 +376,10 @@ def encode_field(model: ImageField, height: int, width: int, bits: int, coder: s
     if not (1 <= height < 2**16 and 1 <= width < 2**16):
         raise InputError(f"image size {width}x{height} does not fit the file format (1..65535)")
     bias_bits = bits if bias_bits is None else bias_bits
-    max_symbol(bias_bits)
     config = model.config
     arch = pack_architecture(config)
     tensors = network_parameters(model)
-    first_layer_bits = first_layer_bits_for(config.kind, first_layer_bits)
-    if first_layer_bits is not None:
-        max_symbol(first_layer_bits)
-    per_tensor = tensor_bits([name for name, _ in tensors], bits, bias_bits, first_layer_bits)
+    per_tensor = model_tensor_bits(model, bits, bias_bits, first_layer_bits)
     steps = [quantization_step(p, k) for (_, p), k in zip(tensors, per_tensor)]
     symbols = [quantize(p, s, k).cpu().numpy() for (_, p), s, k in zip(tensors, steps, per_tensor)]
     payload, models = encode_symbols([q.reshape(-1) for q in symbols], per_tensor, coder)
@@ -597,7 +598,7 @@ def quantization_aware_finetune(model: ImageField, image: Tensor, bits: int, ste
     coords = pixel_grid(H, W).reshape(-1, 2).to(device)
     target = image.reshape(-1, C).float().to(device)
     names = [f"network.{name}" for name, _ in network_parameters(model)]
-    per_tensor = tensor_bits(names, bits, bits if bias_bits is None else bias_bits, first_layer_bits_for(model.config.kind, first_layer_bits))
+    per_tensor = model_tensor_bits(model, bits, bias_bits, first_layer_bits)
     params = [p for _, p in network_parameters(model)]
     optimizer = torch.optim.Adam(params, lr=lr)
     model.train()
@@ -710,29 +711,31 @@ def compress_to_psnr(image: Tensor, config: CompressConfig, target: float, devic
         raise InputError("--psnr searches the network's size: leave --num-layers and --width unset")
     compress = compress or (lambda img, cfg: compress_image(img, cfg, device=device))
     H, W, C = image.shape
-    tries: List[Tuple[float, float]] = []
+
+    def shape(rate: float) -> Tuple[int, int]:
+        return architecture_for_rate(H, W, C, rate, config.expected_bits_per_weight)
+
     results: List[CompressResult] = []
     shapes: List[Tuple[int, int]] = []
     rate = config.bpp
     for _ in range(config.psnr_tries):
-        shapes.append(architecture_for_rate(H, W, C, rate, config.expected_bits_per_weight))
+        shapes.append(shape(rate))
         result = compress(image, dataclasses.replace(config, bpp=rate, psnr=None))
         results.append(result)
-        tries.append((result.encoded.bpp, result.psnr))
         if target <= result.psnr < target + 0.25:
             break
-        wanted = next_rate(tries, target)
+        wanted = next_rate([(r.encoded.bpp, r.psnr) for r in results], target)
         factor = 1.05 if wanted > rate else 1.0 / 1.05
         for _ in range(40):
-            if architecture_for_rate(H, W, C, wanted, config.expected_bits_per_weight) not in shapes:
+            if shape(wanted) not in shapes:
                 break
             wanted *= factor
-        if architecture_for_rate(H, W, C, wanted, config.expected_bits_per_weight) in shapes:
+        if shape(wanted) in shapes:
             break
         rate = wanted
     reached = [r for r in results if r.psnr >= target]
     best = min(reached, key=lambda r: len(r.encoded.data)) if reached else max(results, key=lambda r: r.psnr)
-    return PsnrSearch(best, tries, bool(reached))
+    return PsnrSearch(best, [(r.encoded.bpp, r.psnr) for r in results], bool(reached))
 
 
 __all__ = [
