@@ -5,10 +5,10 @@
 # installed entry points (vanilla_nerf_pe.nerf.method_configs); a commit from before the redesign
 # keeps them in vanilla_nerf_pe/method_configs.py, so its worktree gets a two-line bridge module.
 #
-#   bash benchmarks/compare_commits.sh OLD NEW DATA BUDGET OUT [RUN]
+#   bash benchmarks/compare_commits.sh OLD NEW DATA BUDGET OUT [RUN [EVAL_EVERY]]
 #   bash benchmarks/compare_commits.sh d180d9e HEAD ../shared/data/blender/lego_100 600 benchmarks/results/redesign
 set -euo pipefail
-old=$1 new=$2 data=$(realpath "$3") budget=$4 out=$(realpath -m "$5") run=${6:-vanilla-nerf-pe-fast}
+old=$1 new=$2 data=$(realpath "$3") budget=$4 out=$(realpath -m "$5") run=${6:-vanilla-nerf-pe-fast} eval_every=${7:-120}
 for commit in "$old" "$new"; do
   sha=$(git rev-parse --short "$commit")
   tree=$(mktemp -d)/tree
@@ -18,6 +18,7 @@ for commit in "$old" "$new"; do
     echo "from vanilla_nerf_pe.method_configs import *  # noqa" > "$tree/vanilla_nerf_pe/nerf/method_configs.py"
   fi
   echo "== $sha: $run, $budget s on $data" >&2
-  (cd "$tree" && PYTHONPATH="$tree" python3 benchmarks/wall_clock.py --runs "$run" --data "$data" --budget "$budget" --output-dir "$out/$sha")
+  (cd "$tree" && PYTHONPATH="$tree" python3 benchmarks/wall_clock.py --runs "$run" --data "$data" --budget "$budget" \
+    --eval-every "$eval_every" --output-dir "$out/$sha")
   git worktree remove --force "$tree"
 done

@@ -63,7 +63,7 @@ def march_t(origins, directions, near, far, occupied, step_size):
     """march in t for rays whose world coordinates are the grid's unit coordinates."""
     t_min, t_max = ray_aabb_intersect(origins, directions, AABB)
     t_min, t_max = torch.maximum(near[:, 0], t_min), torch.minimum(far[:, 0], t_max)
-    return march(t_min, t_max, step_size, False, occupied, lambda sl, t: origins[sl, None] + directions[sl, None] * t[..., None])
+    return march(t_min, t_max, step_size, False, occupied, lambda rays, t: origins[rays, None] + directions[rays, None] * t[..., None])
 
 
 def test_grid_learns_a_sphere():
@@ -102,6 +102,36 @@ def test_ray_aabb_and_march_skip_empty_space():
     full = torch.ones(16**3, dtype=torch.bool)
     r, t0, t1 = march_t(origins, directions, near, far, full, 0.05)
     assert (r == 0).sum() == 40 and (r == 1).sum() == 40 and (r == 2).sum() == 0
+
+
+def test_march_matches_a_loop_over_rays_and_steps():
+    """march against a brute-force reference: for each ray, step from m_min in steps of step_size,
+    end the last bin at m_max, keep a bin when its midpoint's cell (floor of the unit coordinate
+    times resolution / 2, clamped to the grid) is occupied; rays that miss the box have none."""
+    torch.manual_seed(0)
+    resolution, step_size = 8, 0.07
+    occupied = torch.rand(resolution**3) < 0.3
+    origins = torch.randn(40, 3) * 2.0
+    directions = torch.nn.functional.normalize(torch.randn(40, 3) - 0.3 * origins, dim=-1)
+    near, far = torch.zeros(40, 1), torch.full((40, 1), 6.0)
+    t_min, t_max = ray_aabb_intersect(origins, directions, AABB)
+    t_min, t_max = torch.maximum(near[:, 0], t_min), torch.minimum(far[:, 0], t_max)
+    expected = []
+    for r in range(40):
+        m0 = t_min[r].item()
+        while m0 < t_max[r].item():
+            m1 = min(m0 + step_size, t_max[r].item())
+            mid = origins[r] + directions[r] * (0.5 * (m0 + m1))
+            i, j, k = (min(max(int(math.floor((c + 1.0) * resolution / 2)), 0), resolution - 1) for c in mid.tolist())
+            if occupied[(i * resolution + j) * resolution + k]:
+                expected.append((r, m0, m1))
+            m0 += step_size
+    ray_indices, t_starts, t_ends = march_t(origins, directions, near, far, occupied, step_size)
+    assert 0 < len(expected) == ray_indices.numel()
+    assert ray_indices.tolist() == [e[0] for e in expected]
+    torch.testing.assert_close(t_starts, torch.tensor([e[1] for e in expected]))
+    torch.testing.assert_close(t_ends, torch.tensor([e[2] for e in expected]))
+    assert set(range(40)) - set(ray_indices.tolist())  # some rays miss the box or every occupied cell
 
 
 def test_grid_state_round_trips_through_state_dict():

@@ -16,7 +16,8 @@ from tests.conftest import ns_viewer_page, run_cli
 pytestmark = pytest.mark.slow
 
 # kind: (its preset, dataparser, scene fixture, how its video is rendered: the LLFF spiral for the
-# forward-facing scene, the path through the test views for the orbit)
+# forward-facing scene, the path through the test views for the orbit). ns-viewer loads the
+# forward-facing run only: the viewer's side of a run does not depend on the scene kind.
 CASES = {
     "forward-facing": ("vanilla-nerf-pe-forward-facing", "llff-data", "forward_facing_scene", "spiral"),
     "unbounded": ("vanilla-nerf-pe-360", "nerfstudio-data", "unbounded_scene", "interpolate"),
@@ -53,7 +54,8 @@ def test_train_eval_render_on_a_capture(kind, request, tmp_path):
             cwd=tmp_path,
         )
         assert list(frames.glob("*.jpg")) or list(frames.glob("*.png"))
-    assert b"<html" in ns_viewer_page(config, tmp_path).lower()  # the web viewer loads the run
+    if kind == "forward-facing":
+        assert b"<html" in ns_viewer_page(config, tmp_path).lower()  # the web viewer loads the run
 
 
 PARSERS = ["nerfstudio-data", "colmap", "instant-ngp-data", "llff-data"]

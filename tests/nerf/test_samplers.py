@@ -152,6 +152,32 @@ def test_dense_and_occupancy_rendering_of_the_same_field_agree():
     torch.testing.assert_close(packed["rgb"], dense["rgb"], atol=5e-3, rtol=0)
 
 
+def test_occupancy_sampler_hands_over_the_bins_it_evaluated_for_early_termination():
+    """The early-termination pass evaluates the field on every marched bin; the kept bins' density
+    and feature go to the rendering with their gradient: the same rendering and the same weight
+    gradients as evaluating the field again on the kept bins."""
+    torch.manual_seed(0)
+    field = NeRFField(dataclasses.replace(nerf_network(), num_layers=2, width=32, pe_num_frequencies=2), color_width=16, density_bias=2.0)
+    g = torch.Generator().manual_seed(3)
+    origins = torch.nn.functional.normalize(torch.randn(16, 3, generator=g), dim=-1) * 3.0
+    rays = SceneSpace("bounded", AABB, (1.0, 5.0)).rays(origins, torch.nn.functional.normalize(-origins, dim=-1))
+    sampler = OccupancySampler(OccupancySamplerConfig(grid_resolution=8, render_step_size=0.02, early_stop_eps=1e-2)).train()
+    torch.manual_seed(1)
+    samples = sampler(rays, field, torch.ones(3))
+    assert samples.density_and_feature is not None
+    assert (samples.stats["num_samples"] < samples.stats["evaluations_per_ray"]).any()  # some rays stopped early
+    renders = []
+    for evaluated in (samples.density_and_feature, None):
+        field.zero_grad()
+        args = (field, rays, samples.t_starts, samples.t_ends, samples.far, torch.ones(3), samples.ray_indices, evaluated)
+        out = render_bins(*args)
+        out["rgb"].square().sum().backward(retain_graph=evaluated is not None)
+        renders.append((out["rgb"].detach(), [p.grad.clone() for p in field.parameters()]))
+    torch.testing.assert_close(renders[0][0], renders[1][0])
+    for a, b in zip(renders[0][1], renders[1][1]):
+        torch.testing.assert_close(a, b)
+
+
 def test_distortion_loss_is_normalised_by_near_and_far():
     """mip-NeRF 360's s-space: distances / (far - near), not the first and last sampled endpoints,
     so a ray whose bins already sit on a 0.1-wide surface is not penalised 40 times over."""

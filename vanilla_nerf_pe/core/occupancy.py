@@ -25,10 +25,6 @@ import torch
 from torch import Tensor, nn
 
 
-UNIT_BOX = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
-"""The box of the unit coordinates (:mod:`vanilla_nerf_pe.core.space`) that the grid covers."""
-
-
 def ray_aabb_intersect(origins: Tensor, directions: Tensor, aabb: Tensor) -> Tuple[Tensor, Tensor]:
     """Entry and exit distances of rays through an axis-aligned box (the slab method).
 
@@ -47,28 +43,13 @@ def ray_aabb_intersect(origins: Tensor, directions: Tensor, aabb: Tensor) -> Tup
     return t_min, t_max
 
 
-def cell_indices(positions: Tensor, aabb: Tensor, resolution: int) -> Tuple[Tensor, Tensor]:
-    """Flat index of the grid cell holding each position, and whether the position is in the box.
-
-    Args:
-        positions: [..., 3].
-
-    Returns:
-        index: [...] in ``[0, resolution^3)`` (clamped for positions outside), inside: [...] bool.
-    """
-    u = (positions - aabb[0]) / (aabb[1] - aabb[0])
-    inside = ((u >= 0) & (u < 1)).all(dim=-1)
-    ijk = torch.clamp((u * resolution).long(), 0, resolution - 1)
-    return (ijk[..., 0] * resolution + ijk[..., 1]) * resolution + ijk[..., 2], inside
-
-
 def march(
     m_min: Tensor,
     m_max: Tensor,
     step_size: float,
     jitter: bool,
     occupied: Tensor,
-    unit_positions: Callable[[slice, Tensor], Tensor],
+    unit_positions: Callable[[Tensor, Tensor], Tensor],
     max_samples_per_chunk: int = 1 << 22,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Bins of length ``step_size`` along each ray whose midpoint falls in an occupied cell, packed.
@@ -76,14 +57,17 @@ def march(
     Marching runs in a coordinate ``m`` along each ray: the distance t, or a normalised s that the
     caller maps to t (unbounded scenes march evenly in s). Each ray starts at ``m_min`` (plus a
     uniform random fraction of a step in training, so every point is a bin centre over time) and
-    stops at ``m_max``.
+    stops at ``m_max``; the last bin ends at ``m_max``. Only rays with ``m_max > m_min`` are
+    marched (a ray that misses the box costs nothing).
 
     Args:
         m_min, m_max: [R] the rays' ranges (``m_min >= m_max``: the ray has no bins).
         step_size: bin length in m.
         jitter: random start offset (training); otherwise the first bin starts at ``m_min``.
         occupied: [resolution^3] bool, the grid's mask (flat, x-major) over the unit box [-1, 1]^3.
-        unit_positions: (rays slice, m [r, S]) -> unit coordinates [r, S, 3] of those rays at m.
+        unit_positions: (ray indices [r] long, m [r, S]) -> unit coordinates [r, S, 3] of those rays
+            at m. Where unit coordinates are affine in m, ``o[rays, None] + d[rays, None] * m[..., None]``
+            with per-ray unit origins and directions is the cheap form.
         max_samples_per_chunk: candidate bins examined at once, bounding memory.
 
     Returns:
@@ -92,29 +76,30 @@ def march(
     resolution = round(occupied.numel() ** (1.0 / 3.0))
     if resolution**3 != occupied.numel():
         raise ValueError(f"occupied must have resolution^3 entries, got {occupied.numel()}")
-    num_rays = m_min.shape[0]
     if jitter:
         m_min = m_min + torch.rand_like(m_min) * step_size
-    hit = m_max > m_min
-    if not bool(hit.any()):
+    hit_rays = torch.nonzero(m_max > m_min).flatten()
+    if hit_rays.numel() == 0:
         empty = torch.zeros(0, device=m_min.device)
         return empty.long(), empty, empty
-    num_steps = int(torch.ceil(((m_max - m_min)[hit]).max() / step_size).item())
+    lo, hi = m_min[hit_rays], m_max[hit_rays]
+    num_steps = int(torch.ceil((hi - lo).max() / step_size).item())
     rays_per_chunk = max(1, max_samples_per_chunk // max(num_steps, 1))
-    k = torch.arange(num_steps, device=m_min.device, dtype=m_min.dtype)
-    box = UNIT_BOX.to(m_min.device)
-    out_r, out_m0, out_m1 = [], [], []
-    for start in range(0, num_rays, rays_per_chunk):
-        sl = slice(start, start + rays_per_chunk)
-        m0 = m_min[sl, None] + k * step_size  # [r, S]
-        m1 = torch.minimum(m0 + step_size, m_max[sl, None])
-        index, _ = cell_indices(unit_positions(sl, 0.5 * (m0 + m1)), box, resolution)
-        keep = (m0 < m_max[sl, None]) & occupied[index]
+    offsets = torch.arange(num_steps, device=m_min.device, dtype=m_min.dtype) * step_size
+    cells_per_unit = 0.5 * resolution  # the unit box [-1, 1] spans `resolution` cells
+    out_r, out_m0 = [], []
+    for start in range(0, hit_rays.numel(), rays_per_chunk):
+        rays = hit_rays[start : start + rays_per_chunk]
+        m0 = lo[start : start + rays_per_chunk, None] + offsets  # [r, S]
+        top = hi[start : start + rays_per_chunk, None]
+        mid = 0.5 * (m0 + torch.minimum(m0 + step_size, top))
+        ijk = ((unit_positions(rays, mid) + 1.0) * cells_per_unit).long().clamp_(0, resolution - 1)
+        keep = occupied[(ijk[..., 0] * resolution + ijk[..., 1]) * resolution + ijk[..., 2]] & (m0 < top)
         r, s = torch.nonzero(keep, as_tuple=True)
-        out_r.append(r + start)
+        out_r.append(rays[r])
         out_m0.append(m0[r, s])
-        out_m1.append(m1[r, s])
-    return torch.cat(out_r), torch.cat(out_m0), torch.cat(out_m1)
+    ray_indices, m_starts = torch.cat(out_r), torch.cat(out_m0)
+    return ray_indices, m_starts, torch.minimum(m_starts + step_size, m_max[ray_indices])
 
 
 class OccupancyGrid(nn.Module):

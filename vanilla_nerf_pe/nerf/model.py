@@ -245,7 +245,9 @@ class VanillaNeRFPEModel(Model):
         rays = self.space.rays(ray_bundle.origins, ray_bundle.directions)  # float32, whatever the camera's dtype
         background = self.background(rays.origins.shape[:-1], rays.origins)
         samples = self.sampler(rays, self.field, background)
-        final = render_bins(self.field, rays, samples.t_starts, samples.t_ends, samples.far, background, samples.ray_indices)
+        final = render_bins(
+            self.field, rays, samples.t_starts, samples.t_ends, samples.far, background, samples.ray_indices, samples.density_and_feature
+        )
         outputs: Dict[str, Any] = {k: final[k] for k in ("rgb", "depth", "accumulation")}
         for name, rendered in samples.passes.items():
             outputs.update({f"{k}_{name}": v for k, v in rendered.items()})

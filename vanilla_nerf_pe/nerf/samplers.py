@@ -70,6 +70,10 @@ class Samples:
     """earlier renderings ({"rgb", "depth", "accumulation"}) by name, each trained on the pixel colour."""
     stats: Dict[str, Tensor] = field(default_factory=dict)
     """per-ray statistics [R, 1]: "num_samples" (bins rendered) and "evaluations_per_ray" always."""
+    density_and_feature: Optional[Tuple[Tensor, Tensor]] = None
+    """sigma [..., 1] and feature [..., W] of the final field at the bins, where the sampler has
+    evaluated them already (the occupancy sampler's early termination), so that they are not
+    evaluated twice; None: the model evaluates the field."""
 
 
 def last_sample_colour(rgb: Tensor, ray_indices: Optional[Tensor], num_rays: int) -> Tensor:
@@ -83,11 +87,21 @@ def last_sample_colour(rgb: Tensor, ray_indices: Optional[Tensor], num_rays: int
 
 
 def render_bins(
-    field: NeRFField, rays: SceneRays, t_starts: Tensor, t_ends: Tensor, far: Tensor, background: Background, ray_indices: Optional[Tensor] = None
+    field: NeRFField,
+    rays: SceneRays,
+    t_starts: Tensor,
+    t_ends: Tensor,
+    far: Tensor,
+    background: Background,
+    ray_indices: Optional[Tensor] = None,
+    density_and_feature: Optional[Tuple[Tensor, Tensor]] = None,
 ) -> Dict[str, Tensor]:
-    """Evaluate ``field`` on the bins and composite: {"rgb", "depth", "accumulation", "weights"}."""
+    """Evaluate ``field`` on the bins (or take its ``density_and_feature`` there, already evaluated)
+    and composite: {"rgb", "depth", "accumulation", "weights"}."""
     num_rays = far.shape[0]
-    sigma, feature = field.density_and_feature(rays.positions(t_starts, t_ends, ray_indices))
+    if density_and_feature is None:
+        density_and_feature = field.density_and_feature(rays.positions(t_starts, t_ends, ray_indices))
+    sigma, feature = density_and_feature
     directions = rays.viewdirs[ray_indices] if ray_indices is not None else rays.viewdirs[..., None, :].expand(feature.shape[:-1] + (3,))
     rgb = field.color(feature, directions)
     w, _ = render_weights(sigma[..., 0], t_starts, t_ends, ray_indices, num_rays)
@@ -249,8 +263,10 @@ class OccupancySamplerConfig:
     """cells per side of the grid over the scene's unit box (the scene box, NDC or contracted space)."""
     render_step_size: Optional[float] = None
     """marching step: in world units for bounded scenes, in NDC depth (0 to 1) for forward-facing
-    ones, in s (0 to 1) for unbounded ones. None: 1/512 of that range (bounded: of the box's diagonal,
-    0.0101 for Blender's box)."""
+    ones, in s (0 to 1) for unbounded ones. None: that range (bounded: the box's diagonal) in
+    ``num_marching_steps`` steps."""
+    num_marching_steps: int = 512
+    """steps across the range when render_step_size is None (512: 0.0101 for Blender's box)."""
     grid_update_every: int = 16
     """training steps between grid updates."""
     grid_warmup_steps: int = 256
@@ -263,17 +279,22 @@ class OccupancySamplerConfig:
     """samples with a smaller opacity are skipped (0: none)."""
 
     def setup(self, make_field: FieldFactory) -> "OccupancySampler":
-        if (self.render_step_size is not None and self.render_step_size <= 0) or self.grid_resolution < 1 or self.grid_update_every < 1:
+        if (
+            (self.render_step_size is not None and self.render_step_size <= 0)
+            or min(self.grid_resolution, self.grid_update_every, self.num_marching_steps) < 1
+        ):
             raise InputError(
-                "--pipeline.model.occupancy.render-step-size must be > 0, grid-resolution and grid-update-every >= 1"
+                "--pipeline.model.occupancy.render-step-size must be > 0, grid-resolution, grid-update-every and "
+                "num-marching-steps >= 1"
             )
         return OccupancySampler(self)
 
 
 class OccupancySampler(Sampler):
     """Bins of ``render_step_size`` in the occupied cells of an :class:`~vanilla_nerf_pe.core.occupancy.OccupancyGrid`,
-    packed; a no-gradient density pass drops the bins behind the point where the transmittance
-    falls below ``early_stop_eps`` (and those with opacity below ``alpha_threshold``)."""
+    packed; the field's density on them drops the bins behind the point where the transmittance
+    falls below ``early_stop_eps`` (and those with opacity below ``alpha_threshold``), and the kept
+    bins' density and feature go on to the rendering (``Samples.density_and_feature``)."""
 
     def __init__(self, config: OccupancySamplerConfig) -> None:
         super().__init__()
@@ -285,7 +306,7 @@ class OccupancySampler(Sampler):
         if self.config.render_step_size is not None:
             return self.config.render_step_size
         extent = float((space.aabb[1] - space.aabb[0]).norm()) if space.kind == "bounded" else 1.0
-        return extent / 512
+        return extent / self.config.num_marching_steps
 
     @property
     def early_pass(self) -> bool:
@@ -297,32 +318,45 @@ class OccupancySampler(Sampler):
         num_rays = near.shape[0]
         space = rays.space
         # march in t where unit coordinates are affine in t, else in s (see SceneSpace.march_range)
-        to_t = (lambda m, sl=slice(None): m) if space.linear else (lambda m, sl=slice(None): space.s_to_t(m, near[sl], far[sl]))
+        to_t = (lambda m: m) if space.linear else (lambda m: space.s_to_t(m, near, far))
 
-        def unit_positions(sl: slice, m: Tensor) -> Tensor:
-            t = to_t(m, sl)
-            return space.to_unit(rays.origins[sl, None] + rays.directions[sl, None] * t[..., None])
+        if space.linear:
+            unit_origin, unit_direction = space.unit_rays(rays)
+
+            def unit_positions(ray_ids: Tensor, m: Tensor) -> Tensor:
+                return unit_origin[ray_ids, None] + unit_direction[ray_ids, None] * m[..., None]
+
+        else:
+
+            def unit_positions(ray_ids: Tensor, m: Tensor) -> Tensor:
+                t = space.s_to_t(m, near[ray_ids], far[ray_ids])
+                return space.to_unit(rays.origins[ray_ids, None] + rays.directions[ray_ids, None] * t[..., None])
 
         m_min, m_max = space.march_range(rays)
         ray_indices, m_starts, m_ends = march(m_min, m_max, self.step_size(space), self.training, self.grid.occupied, unit_positions)
         t_starts, t_ends = to_t(m_starts), to_t(m_ends)
         marched = torch.zeros_like(near).index_add_(0, ray_indices, torch.ones_like(t_starts)[:, None])
+        evaluated = None
         if self.early_pass and ray_indices.numel() > 0:
+            # One evaluation of every marched bin serves both the early termination and the
+            # rendering: the kept bins' density and feature (with their gradient in training) go
+            # to the model, instead of a no-gradient pass here and a second pass on the kept bins.
+            sigma, feature = field.density_and_feature(rays.positions(t_starts, t_ends, ray_indices))
             with torch.no_grad():
-                sigma = field.density(rays.positions(t_starts, t_ends, ray_indices))[..., 0]
-                _, trans = render_weights(sigma, t_starts, t_ends, ray_indices, num_rays)
-                alpha = 1.0 - torch.exp(-sigma * (t_ends - t_starts))
+                _, trans = render_weights(sigma[..., 0], t_starts, t_ends, ray_indices, num_rays)
+                alpha = 1.0 - torch.exp(-sigma[..., 0] * (t_ends - t_starts))
                 keep = (trans > cfg.early_stop_eps) & (alpha >= cfg.alpha_threshold)
             ray_indices, t_starts, t_ends = ray_indices[keep], t_starts[keep], t_ends[keep]
+            evaluated = (sigma[keep], feature[keep])
         samples = torch.zeros_like(near).index_add_(0, ray_indices, torch.ones_like(t_starts)[:, None])
         stats = {
             "num_samples": samples,
-            "evaluations_per_ray": samples + marched if self.early_pass else samples,
+            "evaluations_per_ray": marched,
             "marched_per_ray": marched,
         }
         if self.training:  # a reduction over the whole grid: for the training metrics only, not per eval chunk
             stats["occupied_fraction"] = _per_ray(self.grid.occupied_fraction(), near)
-        return Samples(t_starts, t_ends, near, far, ray_indices=ray_indices, stats=stats)
+        return Samples(t_starts, t_ends, near, far, ray_indices=ray_indices, stats=stats, density_and_feature=evaluated)
 
     def update_grid(self, field: NeRFField, space: SceneSpace, step: int) -> None:
         cfg = self.config

@@ -233,14 +233,21 @@ class SceneSpace(nn.Module):
         dt_dg = torch.where(t <= switch, torch.full_like(t, switch), t * t / switch)
         return step * (g1 - g0) * dt_dg
 
+    def unit_rays(self, rays: SceneRays) -> Tuple[Tensor, Tensor]:
+        """Linear spaces only: per-ray origins and directions [R, 3] in unit coordinates, so that a
+        ray's unit position at t is ``origin + t direction``."""
+        if not self.linear:
+            raise ValueError("unit coordinates are not affine in t in the unbounded space")
+        unit_origin = self.to_unit(rays.origins)
+        return unit_origin, self.to_unit(rays.origins + rays.directions) - unit_origin
+
     def march_range(self, rays: SceneRays) -> Tuple[Tensor, Tensor]:
         """Per-ray [R] range of the marching coordinate (t for linear spaces, clipped to the unit box;
         s in [0, 1] for the unbounded space, all of which lies inside the box)."""
         if not self.linear:
             zeros = torch.zeros_like(rays.near[:, 0])
             return zeros, zeros + 1.0
-        unit_origin = self.to_unit(rays.origins)
-        unit_direction = self.to_unit(rays.origins + rays.directions) - unit_origin
+        unit_origin, unit_direction = self.unit_rays(rays)
         box = torch.tensor([[-1.0] * 3, [1.0] * 3], device=unit_origin.device)
         t_in, t_out = ray_aabb_intersect(unit_origin, unit_direction, box)
         return torch.maximum(rays.near[:, 0], t_in), torch.minimum(rays.far[:, 0], t_out)
