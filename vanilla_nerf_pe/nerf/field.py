@@ -14,8 +14,9 @@ coordinates), so a sample outside [-1, 1] would otherwise get the features of a 
 the hash grid clamps it onto the box's faces).
 
 Precision (:mod:`vanilla_nerf_pe.core.precision`): the MLPs may run under bfloat16 autocast, while
-the encodings, the density activation and the colour sigmoid stay float32; every output is
-float32, and so are the weights.
+the encodings, the density activation and the colour sigmoid stay float32; density and colour
+are float32, and so are the weights. The feature between the trunk and the colour branch stays in
+the MLPs' dtype (casting it to float32 and back would copy it twice each way).
 
 The field is a plain ``nn.Module``: our samplers call :meth:`NeRFField.density_and_feature`,
 :meth:`NeRFField.density` and :meth:`NeRFField.color` directly, so nerfstudio's ``Field``
@@ -94,17 +95,20 @@ class NeRFField(nn.Module):
         return call_in_row_buckets(fn, *inputs)  # type: ignore[return-value]
 
     def _density_and_feature(self, x: Tensor, dtype: torch.dtype, feature: bool) -> Tuple[Tensor, Tensor]:
-        encoded = self.network.encoding(x)  # float32 (see core.precision)
+        # The encoding is computed in float32 (see core.precision) and cast once: a float32 input
+        # would make the skip connections' concatenations float32 and autocast cast them back.
+        encoded = self.network.encoding(x).to(dtype)
         with mlp_autocast(dtype, x.device):
             h = self.network.mlp(encoded)
             raw = self.density_head(h)
             out = self.feature_head(h) if feature and self.has_color else h
         sigma = self.density_activation(raw.float() + self.density_bias)
         inside = (x.abs() <= 1.0).all(dim=-1, keepdim=True)
-        return torch.where(inside, sigma, torch.zeros_like(sigma)), out.float()
+        return torch.where(inside, sigma, torch.zeros_like(sigma)), out
 
     def density_and_feature(self, positions: Tensor) -> Tuple[Tensor, Tensor]:
-        """sigma [..., 1] and feature [..., width] at unit coordinates [..., 3] (float32)."""
+        """sigma [..., 1] (float32) and feature [..., width] (in the MLPs' dtype, :meth:`compute_dtype`:
+        it only feeds :meth:`color`) at unit coordinates [..., 3]."""
         dtype = self.compute_dtype(positions.device)
         return self._run(lambda p: self._density_and_feature(p, dtype, feature=True), dtype, positions)
 
@@ -120,8 +124,8 @@ class NeRFField(nn.Module):
         dtype = self.compute_dtype(feature.device)
 
         def logits(f: Tensor, d: Tensor) -> Tensor:
-            encoded = self.direction_encoding(d)
+            encoded = self.direction_encoding(d).to(dtype)
             with mlp_autocast(dtype, f.device):
-                return self.color_mlp(torch.cat([f, encoded], dim=-1)).float()
+                return self.color_mlp(torch.cat([f.to(dtype), encoded], dim=-1)).float()
 
         return torch.sigmoid(self._run(logits, dtype, feature, directions)) * (1.0 + 2.0 * self.rgb_padding) - self.rgb_padding
