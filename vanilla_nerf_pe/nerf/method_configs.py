@@ -172,7 +172,7 @@ def occupancy_grid_method(
 
 
 vanilla_nerf_pe_fast = MethodSpecification(
-    # 6500 iterations: about ten minutes of a 2-core CPU with bfloat16 MLPs; 256 marching steps (0.0203
+    # 6500 iterations: a little over ten minutes of a 2-core CPU with bfloat16 MLPs; 256 marching steps (0.0203
     # on Blender's box, under lego_100's pixel footprint of ~0.03): twice the rays of 512 for the same
     # samples per batch (README, "Measured numbers")
     config=occupancy_grid_method(
