@@ -1,5 +1,10 @@
-"""Runs made before the redesign (tests/fixtures/old_runs, written by d180d9e) still open: their
-config.yml names the old module paths and flat options, their checkpoints the old state names."""
+"""Runs made by earlier versions still open (tests/fixtures/old_runs):
+
+- written by d180d9e, before the 11-27 redesign: their config.yml names the old top-level module
+  paths and flat options, their checkpoints the old state names;
+- written by edc48d8, before the scene spaces became classes and the nerfstudio patches moved out
+  of ``vanilla_nerf_pe.nerf.compat``: their config.yml names ``compat``'s pipelines, their
+  checkpoints hold every scene kind's geometry buffers (and ``space.kind_code``)."""
 
 from __future__ import annotations
 
@@ -12,10 +17,13 @@ import pytest
 import torch
 
 from tests.conftest import ns_viewer_page, run_cli
+from vanilla_nerf_pe.lab.capture_scenes import CaptureConfig, write_capture_scene
 from vanilla_nerf_pe.lab.scene import SceneConfig, write_scene
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "old_runs"
 RUNS = {"fast": "vanilla-nerf-pe-fast", "quick": "vanilla-nerf-pe-quick", "proposal": "vanilla-nerf-pe-quick"}
+CURRENT_RUNS = {"edc48d8_fast": ("fast", "vanilla-nerf-pe-fast"), "edc48d8_unbounded": ("unbounded", "vanilla-nerf-pe-360")}
+"""fixture folder -> (experiment, method) of the runs written by edc48d8 (timestamp ``current``)."""
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +31,11 @@ def old_runs(tmp_path_factory) -> Path:
     """The layout the fixtures' relative paths expect: scene/ and out/<experiment>/<method>/old/."""
     root = tmp_path_factory.mktemp("old_runs")
     write_scene(root / "scene", SceneConfig(resolution=32, num_train=8, num_val=2, num_test=2))
+    write_capture_scene(root / "capture360", CaptureConfig("unbounded", width=48, num_views=20))
     for experiment, method in RUNS.items():
         shutil.copytree(FIXTURES / experiment, root / "out" / experiment / method / "old")
+    for folder, (experiment, method) in CURRENT_RUNS.items():
+        shutil.copytree(FIXTURES / folder, root / "out" / experiment / method / "current")
     return root
 
 
@@ -66,3 +77,27 @@ def test_ns_eval_ns_render_and_ns_viewer_open_old_runs(old_runs):
     assert video.stat().st_size > 0
     page = ns_viewer_page(config_path(old_runs, "quick").relative_to(old_runs), old_runs)
     assert b"<html" in page.lower()
+
+
+@pytest.mark.parametrize("folder", sorted(CURRENT_RUNS))
+def test_runs_of_edc48d8_load_strictly(old_runs, folder, monkeypatch):
+    """A run of the option-group layout (config.yml naming ``vanilla_nerf_pe.nerf.compat``'s
+    pipelines, a checkpoint with every kind's space buffers) builds today's model, whose space is
+    the same kind with the same geometry, and loads strictly."""
+    from nerfstudio.utils.eval_utils import eval_setup
+
+    monkeypatch.chdir(old_runs)
+    experiment, method = CURRENT_RUNS[folder]
+    config_file = Path("out") / experiment / method / "current" / "config.yml"
+    assert "vanilla_nerf_pe.nerf.compat.DataParallel" in config_file.read_text()
+    config, pipeline, checkpoint, step = eval_setup(config_file, test_mode="test")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["pipeline"]
+    keys = {k[len("_model."):]: v for k, v in state.items() if k.startswith("_model.")}
+    assert "space.kind_code" in keys  # really the old buffers
+    result = pipeline.model.load_state_dict(keys, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    space = pipeline.model.space
+    assert space.name == {"fast": "bounded", "unbounded": "unbounded"}[experiment]
+    for name, value in space.state_dict().items():
+        assert torch.equal(value, keys[f"space.{name}"]), name
+    assert step == 19
