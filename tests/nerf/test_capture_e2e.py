@@ -93,4 +93,4 @@ def test_every_method_takes_a_training_step_through_each_parser(parser, unbounde
         loss.backward()
         assert torch.isfinite(loss), (name, loss_dict)
         chosen = "forward-facing" if parser == "llff-data" else "unbounded"  # auto's choice; the capture presets set theirs
-        assert pipeline.model.space.kind == (chosen if config.pipeline.model.scene == "auto" else config.pipeline.model.scene), name
+        assert pipeline.model.space.name == (chosen if config.pipeline.model.scene == "auto" else config.pipeline.model.scene), name

@@ -121,7 +121,7 @@ def test_scene_kind_auto_on_the_generated_kinds(tiny_scene, forward_facing_scene
     from nerfstudio.data.dataparsers.instant_ngp_dataparser import InstantNGPDataParserConfig
     from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 
-    from vanilla_nerf_pe.nerf.scene import choose_scene_kind
+    from vanilla_nerf_pe.nerf.spaces import choose_scene_kind
 
     cases = [
         (BlenderDataParserConfig(data=tiny_scene), "bounded"),

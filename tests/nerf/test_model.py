@@ -43,7 +43,8 @@ def test_outputs_names_and_shapes():
         assert out[name].shape == (64, dim), name
         assert torch.isfinite(out[name]).all()
     assert out["samples"].t_starts.shape == (64, 8 + 16)  # the fine pass sees coarse + importance bins
-    assert torch.all(out["num_samples"] == 8 + 8 + 16)
+    assert torch.all(out["num_samples"] == 8 + 16)  # the bins rendered, as the other samplers count
+    assert torch.all(out["samples"].stats["evaluations_per_ray"] == 8 + 8 + 16)  # the coarse field's too
 
 
 def test_eval_is_deterministic_and_training_is_jittered():

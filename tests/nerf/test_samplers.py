@@ -23,7 +23,7 @@ from vanilla_nerf_pe.nerf.samplers import (
     ProposalSamplerConfig,
     render_bins,
 )
-from vanilla_nerf_pe.nerf.scene import SceneSpace
+from vanilla_nerf_pe.nerf.spaces import BoundedSpace
 
 AABB = torch.tensor([[-1.0] * 3, [1.0] * 3])
 SLAB = (0.2, 0.6)  # x range of the slab
@@ -34,18 +34,23 @@ COLOUR = torch.tensor([0.9, 0.3, 0.1])
 class SlabField(torch.nn.Module):
     """Density SIGMA and colour COLOUR where SLAB[0] < x < SLAB[1], empty elsewhere (the NeRFField interface)."""
 
+    evaluations = 0
+    """positions evaluated so far (density or density_and_feature)."""
+
     def density(self, positions):
+        self.evaluations += positions[..., 0].numel()
         x = positions[..., :1]
         return torch.where((x > SLAB[0]) & (x < SLAB[1]), SIGMA, 0.0)
 
     def density_and_feature(self, positions):
         return self.density(positions), torch.zeros(*positions.shape[:-1], 1)
 
+
     def color(self, feature, directions):
         return COLOUR.expand(*feature.shape[:-1], 3)
 
 
-SPACE = SceneSpace("bounded", AABB, (2.0, 6.0))  # unit coordinates are world coordinates
+SPACE = BoundedSpace(AABB, (2.0, 6.0))  # unit coordinates are world coordinates
 
 
 def bundle(n=4):
@@ -89,7 +94,26 @@ def test_analytic_slab_through_every_sampler_matches_the_closed_form(kind):
     torch.testing.assert_close(out["accumulation"], torch.full((4, 1), acc), atol=1e-2, rtol=0)
     torch.testing.assert_close(out["depth"], torch.full((4, 1), depth), atol=2e-2, rtol=0)
     torch.testing.assert_close(out["rgb"], rgb.expand(4, 3), atol=1e-2, rtol=0)
-    assert torch.all(samples.stats["evaluations_per_ray"] >= samples.stats["num_samples"])
+
+
+@pytest.mark.parametrize("kind, early_stop_eps", [("hierarchical", 0.0), ("proposal", 0.0), ("occupancy", 0.0), ("occupancy", 1e-4)])
+def test_the_samplers_count_the_bins_they_render_and_the_evaluations_they_cost(kind, early_stop_eps):
+    """num_samples is the bins of the final rendering (what samples_per_ray compares across
+    samplers); evaluations_per_ray is every field evaluation of the step, counted by the fields."""
+    sampler = make_sampler(kind).eval()
+    if kind == "occupancy":
+        sampler.config.early_stop_eps = early_stop_eps
+    counted = [m for m in sampler.modules() if isinstance(m, SlabField)]
+    field = SlabField()
+    for network in counted:
+        network.evaluations = 0
+    samples = sampler(bundle(), field, torch.ones(3))  # type: ignore[arg-type]
+    render_bins(field, bundle(), samples.t_starts, samples.t_ends, samples.far, torch.ones(3), samples.ray_indices,  # type: ignore[arg-type]
+                samples.density_and_feature)
+    bins = samples.t_starts.shape[-1] * torch.ones(4) if samples.ray_indices is None else torch.bincount(samples.ray_indices, minlength=4)
+    torch.testing.assert_close(samples.stats["num_samples"][:, 0], bins.float())
+    evaluations = field.evaluations + sum(m.evaluations for m in counted)
+    assert float(samples.stats["evaluations_per_ray"].sum()) == evaluations
 
 
 def test_hierarchical_fine_pass_sees_coarse_plus_importance_bins_and_renders_a_coarse_pass():
@@ -139,7 +163,7 @@ def test_dense_and_occupancy_rendering_of_the_same_field_agree():
     g = torch.Generator().manual_seed(2)
     origins = torch.nn.functional.normalize(torch.randn(32, 3, generator=g), dim=-1) * 3.0
     directions = torch.nn.functional.normalize(-origins + 0.3 * torch.randn(32, 3, generator=g), dim=-1)
-    rays = SceneSpace("bounded", AABB, (1.0, 5.0)).rays(origins, directions)
+    rays = BoundedSpace(AABB, (1.0, 5.0)).rays(origins, directions)
     white = torch.ones(3)
     with torch.no_grad():
         t = stepfun.stratified_t(rays.near, rays.far, 2048, jitter=False)
@@ -160,7 +184,7 @@ def test_occupancy_sampler_hands_over_the_bins_it_evaluated_for_early_terminatio
     field = NeRFField(dataclasses.replace(nerf_network(), num_layers=2, width=32, pe_num_frequencies=2), color_width=16, density_bias=2.0)
     g = torch.Generator().manual_seed(3)
     origins = torch.nn.functional.normalize(torch.randn(16, 3, generator=g), dim=-1) * 3.0
-    rays = SceneSpace("bounded", AABB, (1.0, 5.0)).rays(origins, torch.nn.functional.normalize(-origins, dim=-1))
+    rays = BoundedSpace(AABB, (1.0, 5.0)).rays(origins, torch.nn.functional.normalize(-origins, dim=-1))
     sampler = OccupancySampler(OccupancySamplerConfig(grid_resolution=8, render_step_size=0.02, early_stop_eps=1e-2)).train()
     torch.manual_seed(1)
     samples = sampler(rays, field, torch.ones(3))

@@ -133,3 +133,21 @@ def focus_point(origins: Tensor, forwards: Tensor) -> Tensor:
     if torch.linalg.matrix_rank(a, rtol=1e-3) < 3:
         return origins.mean(0)
     return torch.linalg.solve(a, b)
+
+
+def average_pose(camera_to_worlds: Tensor) -> Tensor:
+    """LLFF's ``poses_avg`` (Mildenhall et al. 2019): the mean centre, the normalised mean back axis
+    and the mean up axis made orthogonal to it.
+
+    Args:
+        camera_to_worlds: [N, 3, 4] poses, columns (right, up, back, centre).
+
+    Returns:
+        [3, 4] in the same layout, in the input's dtype.
+    """
+    center = camera_to_worlds[:, :3, 3].mean(0)
+    back = torch.nn.functional.normalize(camera_to_worlds[:, :3, 2].sum(0), dim=0)
+    up = camera_to_worlds[:, :3, 1].sum(0)
+    right = torch.nn.functional.normalize(torch.linalg.cross(up, back), dim=0)
+    up = torch.linalg.cross(back, right)
+    return torch.stack([right, up, back, center], dim=1)

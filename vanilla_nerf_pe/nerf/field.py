@@ -3,7 +3,7 @@
 Architecture of Mildenhall et al. 2020 (fig. 7): the coordinate network
 (:class:`~vanilla_nerf_pe.core.network.CoordinateNetwork`: ``pe``, ``fourier``, ``siren``,
 ``hash`` or ``none``, see there) maps a position in unit coordinates (the scene box, NDC or contracted space
-scaled to [-1, 1]^3, :mod:`vanilla_nerf_pe.nerf.scene`) to a ``width``-wide trunk
+scaled to [-1, 1]^3, :mod:`vanilla_nerf_pe.nerf.spaces`) to a ``width``-wide trunk
 output; a linear head gives the density sigma and a linear layer a ``width``-wide feature; the
 feature, concatenated with the encoded view direction, goes through one ReLU layer of
 ``color_width`` units and a sigmoid to RGB. Without ``color_width`` the field is density-only:

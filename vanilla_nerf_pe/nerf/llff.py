@@ -34,6 +34,7 @@ from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.plugins.registry_dataparser import DataParserSpecification
 
 from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.core.space import average_pose
 from vanilla_nerf_pe.nerf.image_checks import check_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -92,17 +93,6 @@ def largest_images(data: Path) -> int:
     return min(factors)
 
 
-def average_pose(poses: np.ndarray) -> np.ndarray:
-    """LLFF's ``poses_avg`` of [N, 3, 4] (right, up, back, centre) poses: [3, 4]."""
-    center = poses[:, :, 3].mean(0)
-    back = poses[:, :, 2].sum(0)
-    back = back / np.linalg.norm(back)
-    up = poses[:, :, 1].sum(0)
-    right = np.cross(up, back)
-    right = right / np.linalg.norm(right)
-    return np.stack([right, np.cross(back, right), back, center], axis=1)
-
-
 def llff_cameras(array: np.ndarray, width: int, height: int, bd_factor: float) -> Tuple[np.ndarray, np.ndarray, float, float, np.ndarray]:
     """Poses [N, 3, 4] in nerfstudio's convention, recentred and scaled; the scaled bounds [N, 2];
     the focal length in pixels of the loaded images; the scale; the transform [3, 4] applied
@@ -114,7 +104,7 @@ def llff_cameras(array: np.ndarray, width: int, height: int, bd_factor: float) -
     # (down, right, back) -> (right, up, back)
     poses = np.concatenate([pose_hwf[:, :, 1:2], -pose_hwf[:, :, 0:1], pose_hwf[:, :, 2:4]], axis=2)
     scale = 1.0 / (bounds.min() * bd_factor)
-    average = average_pose(poses)
+    average = average_pose(torch.from_numpy(poses)).numpy()
     inverse = np.linalg.inv(np.concatenate([average, [[0, 0, 0, 1]]], axis=0))[:3]
     recentred = inverse[None, :, :3] @ poses
     recentred[:, :, 3] = (recentred[:, :, 3] + inverse[None, :, 3]) * scale

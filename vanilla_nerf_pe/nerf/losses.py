@@ -2,10 +2,13 @@
 
 - :func:`photometric_loss`: mean squared error of a rendered colour against the pixel colour
   (NeRF eq. 6), for the final pass and every earlier pass a sampler renders (NeRF's coarse pass).
-- :func:`interlevel_loss`: mip-NeRF 360's proposal loss (eq. 13), summed over proposal levels.
-- :func:`distortion_loss`: mip-NeRF 360's distortion loss (eq. 15) on the final weights, with the
-  distances in each ray's normalised s in [0, 1] (the paper's s-space), so that its weight does not
-  depend on the scene's scale or on where a sampler put its first and last bins.
+- :func:`interlevel_loss`: the mean over rays of mip-NeRF 360's proposal loss, summed over
+  proposal levels;
+- :func:`distortion_loss`: the mean over rays of mip-NeRF 360's distortion loss on the final
+  weights, with the distances in each ray's normalised s in [0, 1] (the paper's s-space), so that
+  its weight does not depend on the scene's scale or on where a sampler put its first and last bins.
+
+The per-ray losses, their equations and their tests are in :mod:`vanilla_nerf_pe.core.stepfun`.
 """
 
 from __future__ import annotations
@@ -31,5 +34,5 @@ def interlevel_loss(t: Tensor, w: Tensor, levels: List[Tuple[Tensor, Tensor]]) -
 
 def distortion_loss(s: Tensor, w: Tensor) -> Tensor:
     """Mean distortion loss of the final bins in normalised distance s [R, n + 1] (the rays' s-space,
-    :mod:`vanilla_nerf_pe.nerf.scene`) and weights w [R, n]."""
+    :mod:`vanilla_nerf_pe.nerf.spaces`) and weights w [R, n]."""
     return torch.mean(stepfun.distortion_loss(s, w))

@@ -5,8 +5,8 @@ The model assembles a field (:mod:`vanilla_nerf_pe.nerf.field`, whose coordinate
 ``--pipeline.model.network.*``) with a sampler (:mod:`vanilla_nerf_pe.nerf.samplers`:
 ``hierarchical``, ``proposal`` or ``occupancy``, each with its option group), renders the
 sampler's bins with :func:`~vanilla_nerf_pe.core.render.composite` and trains with
-:mod:`vanilla_nerf_pe.nerf.losses`. The scene kind (:mod:`vanilla_nerf_pe.nerf.scene`: bounded,
-forward-facing with NDC rays, unbounded with contraction; ``auto`` chooses from the training
+:mod:`vanilla_nerf_pe.nerf.losses`. The scene space (:mod:`vanilla_nerf_pe.nerf.spaces`, one class per kind:
+bounded, forward-facing with NDC rays, unbounded with contraction; ``auto`` chooses from the training
 cameras) decides where rays are sampled and what the field sees. It decides in one place (:meth:`VanillaNeRFPEModel.background`)
 what lies behind the scene, nerfstudio's viewer / ``ns-render`` override included.
 
@@ -42,7 +42,7 @@ from vanilla_nerf_pe.nerf.field import DensityActivation, NeRFField
 from vanilla_nerf_pe.nerf.guard import TrainingGuard
 from vanilla_nerf_pe.nerf.legacy import migrate_legacy_options, migrate_legacy_state
 from vanilla_nerf_pe.nerf.losses import distortion_loss, photometric_loss
-from vanilla_nerf_pe.nerf.scene import SCENE_KINDS, SceneKind, SceneSpace
+from vanilla_nerf_pe.nerf.spaces import SceneKind, build_scene_space
 from vanilla_nerf_pe.nerf.samplers import (
     Background,
     HierarchicalSamplerConfig,
@@ -155,8 +155,6 @@ class VanillaNeRFPEModelConfig(ModelConfig):
             raise InputError(f"--pipeline.model.sampler {self.sampler!r}: choose one of {', '.join(SAMPLER_KINDS)}")
         if self.background_color not in ("auto",) + BACKGROUND_KINDS:
             raise InputError(f"--pipeline.model.background-color {self.background_color!r}: choose one of auto, {', '.join(BACKGROUND_KINDS)}")
-        if self.scene not in SCENE_KINDS:
-            raise InputError(f"--pipeline.model.scene {self.scene!r}: choose one of {', '.join(SCENE_KINDS)}")
         if self.unbounded_far <= 1.0:
             raise InputError(f"--pipeline.model.unbounded-far must be > 1 (radii), got {self.unbounded_far}")
         if self.precision not in PRECISIONS:
@@ -190,7 +188,7 @@ class VanillaNeRFPEModel(Model):
         cfg.check()
         metadata = self.kwargs.get("metadata") or {}
         collider = (cfg.collider_params["near_plane"], cfg.collider_params["far_plane"]) if cfg.collider_params else None
-        self.space, choice = SceneSpace.from_cameras(
+        self.space, choice = build_scene_space(
             cfg.scene, self.scene_box.aabb, metadata.get("train_cameras"), metadata, cfg.unbounded_far, collider
         )
         CONSOLE.print(f"vanilla-nerf-pe: scene {choice}")
@@ -224,6 +222,12 @@ class VanillaNeRFPEModel(Model):
         return self.guard.callbacks(trainer, self.parameters) + self.sampler.training_callbacks(self.field, self.space)
 
     # rendering ----------------------------------------------------------------------------------
+    def configured_background(self) -> str:
+        """``background_color`` with "auto" resolved by the scene space (white for bounded scenes,
+        whose Blender images nerfstudio composites on white; the last sample elsewhere)."""
+        kind = self.config.background_color
+        return self.space.auto_background if kind == "auto" else kind
+
     def background(self, batch_shape: Tuple[int, ...], like: Tensor) -> Background:
         """What lies behind the scene for rays of ``batch_shape``: nerfstudio's override (viewer,
         ``ns-render``) outside training, else ``background_color``; "random" is black outside
@@ -232,11 +236,7 @@ class VanillaNeRFPEModel(Model):
         override = None if self.training else background_override()
         if override is not None:
             return override.to(like).expand(*batch_shape, 3)
-        kind = self.config.background_color
-        if self.training and self.random_training_background:
-            kind = "random"
-        elif kind == "auto":
-            kind = "white" if self.space.kind == "bounded" else "last_sample"
+        kind = "random" if self.training and self.random_training_background else self.configured_background()
         if kind == "last_sample":
             return "last_sample"
         return background_color("black" if kind == "random" and not self.training else kind, batch_shape, like)
@@ -288,8 +288,7 @@ class VanillaNeRFPEModel(Model):
                 )
             return image[..., :3]
         if not isinstance(background, Tensor):
-            white = self.config.background_color == "white" or (self.config.background_color == "auto" and self.space.kind == "bounded")
-            background = background_color("white" if white else "black", image.shape[:-1], image)
+            background = background_color("white" if self.configured_background() == "white" else "black", image.shape[:-1], image)
         alpha = image[..., 3:]
         return image[..., :3] * alpha + background * (1.0 - alpha)
 
@@ -341,7 +340,7 @@ class VanillaNeRFPEModel(Model):
             metrics_dict["lpips"] = float(lpips(rgb, target))
 
         # bounded scenes' depth on the rays' fixed range; NDC and contracted depths on each image's own
-        near, far = (float(v) for v in self.space.near_far) if self.space.kind == "bounded" else (None, None)
+        near, far = self.space.depth_range()
         suffixes = [f"_{name}" if name else "" for name in passes]
         images = {
             "img": torch.cat([target] + [outputs["rgb" + s] for s in suffixes], dim=1),

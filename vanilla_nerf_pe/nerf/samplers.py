@@ -1,8 +1,8 @@
 """The three samplers behind one interface: where along each ray the field is evaluated.
 
 A sampler is called as ``sampler(rays, field, background)`` with the scene's rays
-(:class:`~vanilla_nerf_pe.nerf.scene.SceneRays`: bounded, NDC or contracted, see
-:mod:`vanilla_nerf_pe.nerf.scene`) and returns :class:`Samples`: the final
+(:class:`~vanilla_nerf_pe.nerf.spaces.SceneRays`: bounded, NDC or contracted, see
+:mod:`vanilla_nerf_pe.nerf.spaces`) and returns :class:`Samples`: the final
 bins that the model renders with its field (dense ``[R, n]`` or packed ``[N]``, see
 :mod:`vanilla_nerf_pe.core.render`), plus what its losses and metrics need:
 
@@ -39,7 +39,7 @@ from vanilla_nerf_pe.core.occupancy import OccupancyGrid, march
 from vanilla_nerf_pe.core.render import composite, render_weights
 from vanilla_nerf_pe.nerf.field import NeRFField
 from vanilla_nerf_pe.nerf.losses import interlevel_loss
-from vanilla_nerf_pe.nerf.scene import SceneRays, SceneSpace
+from vanilla_nerf_pe.nerf.spaces import SceneRays, SceneSpace
 
 Background = Union[Tensor, Literal["last_sample"], None]
 """[R, 3] colours (or a [3] colour), "last_sample" (each ray's last bin), or None (composite on nothing)."""
@@ -171,11 +171,15 @@ class HierarchicalSampler(Sampler):
         s_new = stepfun.sample_pdf(s, coarse["weights"], self.config.num_importance_samples, jitter=self.training, padding=self.padding)
         s_fine = stepfun.merge_t(s.detach(), s_new)
         t_fine = rays.s_to_t(s_fine)
-        n = _per_ray(self.config.num_coarse_samples + self.config.num_coarse_samples + self.config.num_importance_samples, near)
+        # the fine pass renders the coarse bins and the importance bins; the coarse field was evaluated too
+        rendered = self.config.num_coarse_samples + self.config.num_importance_samples
         return Samples(
             t_fine[..., :-1], t_fine[..., 1:], near, far, s=s_fine,
             passes={"coarse": {k: coarse[k] for k in ("rgb", "depth", "accumulation")}},
-            stats={"num_samples": n, "evaluations_per_ray": n},
+            stats={
+                "num_samples": _per_ray(rendered, near),
+                "evaluations_per_ray": _per_ray(rendered + self.config.num_coarse_samples, near),
+            },
         )
 
 
@@ -305,8 +309,7 @@ class OccupancySampler(Sampler):
         """The marching step in the space's marching coordinate (see ``render_step_size``)."""
         if self.config.render_step_size is not None:
             return self.config.render_step_size
-        extent = float((space.aabb[1] - space.aabb[0]).norm()) if space.kind == "bounded" else 1.0
-        return extent / self.config.num_marching_steps
+        return space.marching_extent() / self.config.num_marching_steps
 
     @property
     def early_pass(self) -> bool:
@@ -317,24 +320,13 @@ class OccupancySampler(Sampler):
         near, far = rays.near, rays.far
         num_rays = near.shape[0]
         space = rays.space
-        # march in t where unit coordinates are affine in t, else in s (see SceneSpace.march_range)
-        to_t = (lambda m: m) if space.linear else (lambda m: space.s_to_t(m, near, far))
-
-        if space.linear:
-            unit_origin, unit_direction = space.unit_rays(rays)
-
-            def unit_positions(ray_ids: Tensor, m: Tensor) -> Tensor:
-                return unit_origin[ray_ids, None] + unit_direction[ray_ids, None] * m[..., None]
-
-        else:
-
-            def unit_positions(ray_ids: Tensor, m: Tensor) -> Tensor:
-                t = space.s_to_t(m, near[ray_ids], far[ray_ids])
-                return space.to_unit(rays.origins[ray_ids, None] + rays.directions[ray_ids, None] * t[..., None])
-
+        # the marching coordinate m is the space's (t where unit coordinates are affine in t, else s)
         m_min, m_max = space.march_range(rays)
-        ray_indices, m_starts, m_ends = march(m_min, m_max, self.step_size(space), self.training, self.grid.occupied, unit_positions)
-        t_starts, t_ends = to_t(m_starts), to_t(m_ends)
+        ray_indices, m_starts, m_ends = march(
+            m_min, m_max, self.step_size(space), self.training, self.grid.occupied, space.marching_positions(rays)
+        )
+        t_starts = space.marching_to_t(m_starts, near[ray_indices, 0], far[ray_indices, 0])
+        t_ends = space.marching_to_t(m_ends, near[ray_indices, 0], far[ray_indices, 0])
         marched = torch.zeros_like(near).index_add_(0, ray_indices, torch.ones_like(t_starts)[:, None])
         evaluated = None
         if self.early_pass and ray_indices.numel() > 0:

@@ -1,4 +1,4 @@
-"""SceneSpace: the three kinds built from cameras, and what the samplers get from them."""
+"""The scene spaces: the three classes built from cameras, and what the samplers get from them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ import torch
 from nerfstudio.cameras.cameras import Cameras
 
 from vanilla_nerf_pe.core.errors import InputError
-from vanilla_nerf_pe.nerf.scene import SceneSpace, choose_scene_kind
+from vanilla_nerf_pe.core.space import average_pose
+from vanilla_nerf_pe.nerf.spaces import (
+    BoundedSpace,
+    ForwardFacingSpace,
+    UnboundedSpace,
+    build_scene_space,
+    choose_scene_kind,
+)
 
 BOX = torch.tensor([[-1.5] * 3, [1.5] * 3])
 
@@ -42,9 +49,9 @@ def test_auto_chooses_each_kind_from_the_cameras():
 
 
 def test_bounded_near_far_from_the_dataparser_else_the_cameras():
-    space, line = SceneSpace.from_cameras("auto", BOX, cameras(orbit(4.0)), {"near_far": (2.0, 6.0)}, 1000.0, None)
-    assert space.kind == "bounded" and space.near_far.tolist() == [2.0, 6.0] and line.startswith("bounded (")
-    derived, _ = SceneSpace.from_cameras("bounded", BOX, cameras(orbit(4.0)), {}, 1000.0, None)
+    space, line = build_scene_space("auto", BOX, cameras(orbit(4.0)), {"near_far": (2.0, 6.0)}, 1000.0, None)
+    assert isinstance(space, BoundedSpace) and space.near_far.tolist() == [2.0, 6.0] and line.startswith("bounded (")
+    derived, _ = build_scene_space("bounded", BOX, cameras(orbit(4.0)), {}, 1000.0, None)
     dist = math.hypot(4.0, 1.0)
     half = 0.5 * math.sqrt(3) * 3.0
     assert derived.near_far.tolist() == pytest.approx([dist - half, dist + half], rel=1e-5)
@@ -56,7 +63,7 @@ def test_bounded_near_far_from_the_dataparser_else_the_cameras():
 def test_bounded_rays_cover_their_stretch_inside_the_box_from_any_camera():
     """The viewer's first camera sits inside Blender's box, 0.5 from the centre: near 2 would start
     every ray past the content. Rays of the training cameras keep the dataparser's near and far."""
-    space, _ = SceneSpace.from_cameras("bounded", BOX, cameras(orbit(4.0)), {"near_far": (2.0, 6.0)}, 1000.0, None)
+    space, _ = build_scene_space("bounded", BOX, cameras(orbit(4.0)), {"near_far": (2.0, 6.0)}, 1000.0, None)
     inside = torch.full((1, 3), 0.3)
     toward_corner = torch.nn.functional.normalize(-torch.ones(1, 3), dim=-1)
     rays = space.rays(inside, toward_corner)
@@ -72,8 +79,8 @@ def test_bounded_rays_cover_their_stretch_inside_the_box_from_any_camera():
 
 def test_forward_facing_rays_are_ndc_of_the_average_camera():
     cams = cameras(sweep())
-    space, _ = SceneSpace.from_cameras("auto", BOX, cams, {"ndc_near_plane": 1.0}, 1000.0, None)
-    assert space.kind == "forward-facing"
+    space, _ = build_scene_space("auto", BOX, cams, {"ndc_near_plane": 1.0}, 1000.0, None)
+    assert isinstance(space, ForwardFacingSpace)
     ray = cams.generate_rays(camera_indices=4)  # the middle camera of the sweep is the average one
     o, d = ray.origins.reshape(-1, 3), ray.directions.reshape(-1, 3)
     rays = space.rays(o, d)
@@ -87,8 +94,8 @@ def test_forward_facing_rays_are_ndc_of_the_average_camera():
 
 
 def test_unbounded_space_contracts_around_the_orbit():
-    space, _ = SceneSpace.from_cameras("auto", BOX, cameras(orbit(1.0, z=0.0)), {}, 1000.0, None)
-    assert space.kind == "unbounded"
+    space, _ = build_scene_space("auto", BOX, cameras(orbit(1.0, z=0.0)), {}, 1000.0, None)
+    assert isinstance(space, UnboundedSpace)
     assert torch.allclose(space.center, torch.zeros(3), atol=1e-5) and float(space.radius) == pytest.approx(1.0, rel=1e-5)
     far_points = torch.tensor([[1e6, 0.0, 0.0], [0.0, -1e9, 5.0]])
     unit = space.to_unit(far_points)
@@ -104,6 +111,49 @@ def test_unbounded_space_contracts_around_the_orbit():
 
 def test_scene_kind_needs_cameras_beyond_bounded():
     with pytest.raises(InputError, match="needs the training cameras"):
-        SceneSpace.from_cameras("unbounded", BOX, None, {}, 1000.0, None)
+        build_scene_space("unbounded", BOX, None, {}, 1000.0, None)
     with pytest.raises(InputError, match="collider_params"):
-        SceneSpace.from_cameras("auto", BOX, None, {}, 1000.0, None)
+        build_scene_space("auto", BOX, None, {}, 1000.0, None)
+
+
+def test_each_space_keeps_only_its_own_geometry():
+    """A checkpoint of a space holds what that kind needs, nothing of the other kinds."""
+    bounded, _ = build_scene_space("bounded", BOX, cameras(orbit(4.0)), {"near_far": (2.0, 6.0)}, 1000.0, None)
+    ndc, _ = build_scene_space("forward-facing", BOX, cameras(sweep()), {}, 1000.0, None)
+    unbounded, _ = build_scene_space("unbounded", BOX, cameras(orbit(1.0, z=0.0)), {}, 1000.0, None)
+    assert set(bounded.state_dict()) == {"near_far", "aabb"}
+    assert set(ndc.state_dict()) == {"near_far", "ndc_frame", "ndc_intrinsics", "ndc_near"}
+    assert set(unbounded.state_dict()) == {"near_far", "center", "radius"}
+    assert (bounded.auto_background, ndc.auto_background, unbounded.auto_background) == ("white", "last_sample", "last_sample")
+    assert bounded.depth_range() == (2.0, 6.0) and ndc.depth_range() == unbounded.depth_range() == (None, None)
+
+
+def test_an_unknown_kind_is_refused_in_one_line():
+    with pytest.raises(InputError, match="choose one of auto, bounded, forward-facing, unbounded"):
+        build_scene_space("spherical", BOX, cameras(orbit(4.0)), {}, 1000.0, None)
+
+
+def test_marching_in_the_linear_spaces_is_affine_in_t_and_in_s_for_the_unbounded_one():
+    """The occupancy sampler's view of each space: positions of marching coordinates agree with the
+    rays' own positions at the distances they map to."""
+    for space in [
+        build_scene_space("bounded", BOX, cameras(orbit(4.0)), {"near_far": (2.0, 6.0)}, 1000.0, None)[0],
+        build_scene_space("unbounded", BOX, cameras(orbit(1.0, z=0.0)), {}, 1000.0, None)[0],
+    ]:
+        origins = torch.tensor([[4.0, 0.0, 1.0], [0.5, 0.2, 0.0]])
+        directions = torch.nn.functional.normalize(torch.tensor([[-4.0, 0.0, -1.0], [-1.0, 0.1, 0.0]]), dim=-1)
+        rays = space.rays(origins, directions)
+        m_min, m_max = space.march_range(rays)
+        m = m_min[:, None] + (m_max - m_min)[:, None] * torch.linspace(0.1, 0.9, 5)[None]
+        ids = torch.arange(2)
+        t = space.marching_to_t(m, rays.near, rays.far)
+        expected = space.to_unit(rays.origins[:, None] + rays.directions[:, None] * t[..., None])
+        torch.testing.assert_close(space.marching_positions(rays)(ids, m), expected, atol=1e-5, rtol=1e-5)
+        assert bool((expected.abs() <= 1.0 + 1e-5).all())  # the marched range lies inside the unit box
+
+
+def test_average_pose_of_identical_poses_is_that_pose_and_is_orthonormal():
+    pose = look_at([1.0, -2.0, 0.5], [0.0, 0.0, 0.0])
+    torch.testing.assert_close(average_pose(pose[None].repeat(3, 1, 1)), pose, atol=1e-6, rtol=0)
+    mean = average_pose(torch.stack(sweep()))
+    torch.testing.assert_close(mean[:, :3].T @ mean[:, :3], torch.eye(3), atol=1e-6, rtol=0)
