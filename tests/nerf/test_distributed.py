@@ -55,7 +55,7 @@ def test_gradients_are_averaged_across_processes(tiny_scene, tmp_path, monkeypat
     the two processes equal while training moves them."""
     import nerfstudio.scripts.train as train
 
-    from vanilla_nerf_pe.nerf.compat import distributed_worker
+    from vanilla_nerf_pe.nerf.patches import distributed_worker
     from vanilla_nerf_pe.nerf.method_configs import vanilla_nerf_pe_quick
 
     config = copy.deepcopy(vanilla_nerf_pe_quick.config)

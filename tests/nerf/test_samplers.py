@@ -229,5 +229,5 @@ def test_fields_of_every_kind_give_density_and_colour(kind):
     assert sigma.shape == (10, 1) and (sigma >= 0).all() and rgb.shape == (10, 3)
     torch.testing.assert_close(f.density(torch.zeros(2, 3)), f.density_and_feature(torch.zeros(2, 3))[0])
     proposal = NeRFField(dataclasses.replace(nerf_network(), kind=kind, num_layers=2, width=8), color_width=None)
-    with pytest.raises(RuntimeError, match="without a colour branch"):
+    with pytest.raises(InputError, match="without a colour branch"):
         proposal.color(torch.zeros(1, 8), torch.zeros(1, 3))

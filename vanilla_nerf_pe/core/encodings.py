@@ -18,6 +18,8 @@ from typing import List, Tuple
 import torch
 from torch import Tensor, nn
 
+from vanilla_nerf_pe.core.errors import InputError
+
 
 def positional_encoding(
     x: Tensor, num_frequencies: int, include_input: bool = True, base_frequency: float = math.pi
@@ -46,7 +48,7 @@ def positional_encoding(
         both = torch.sin(torch.cat([scaled, scaled + 0.5 * math.pi], dim=-1))
         parts.append(both)
     if not parts:
-        raise ValueError("positional_encoding with num_frequencies=0 and include_input=False is empty")
+        raise InputError("positional_encoding with num_frequencies=0 and include_input=False is empty")
     return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
 
@@ -56,9 +58,9 @@ class PositionalEncoding(nn.Module):
     def __init__(self, in_dim: int, num_frequencies: int, include_input: bool = True, base_frequency: float = math.pi) -> None:
         super().__init__()
         if num_frequencies < 0:
-            raise ValueError(f"num_frequencies must be >= 0, got {num_frequencies}")
+            raise InputError(f"num_frequencies must be >= 0, got {num_frequencies}")
         if num_frequencies == 0 and not include_input:
-            raise ValueError("PositionalEncoding needs num_frequencies > 0 or include_input=True")
+            raise InputError("PositionalEncoding needs num_frequencies > 0 or include_input=True")
         self.in_dim = in_dim
         self.num_frequencies = num_frequencies
         self.include_input = include_input
@@ -91,7 +93,7 @@ def fourier_features(x: Tensor, B: Tensor) -> Tensor:
         [..., 2 m]; the layout is [cos(all m), sin(all m)].
     """
     if x.shape[-1] != B.shape[-1]:
-        raise ValueError(f"fourier_features: x has {x.shape[-1]} coordinates but B expects {B.shape[-1]}")
+        raise InputError(f"fourier_features: x has {x.shape[-1]} coordinates but B expects {B.shape[-1]}")
     proj = 2.0 * math.pi * (x @ B.to(x.dtype).T)  # [..., m]
     return torch.cat([torch.cos(proj), torch.sin(proj)], dim=-1)
 
@@ -116,9 +118,9 @@ class GaussianFourierFeatures(nn.Module):
     def __init__(self, in_dim: int, num_features: int, sigma: float, seed: int = 0) -> None:
         super().__init__()
         if num_features < 1:
-            raise ValueError(f"num_features must be >= 1, got {num_features}")
+            raise InputError(f"num_features must be >= 1, got {num_features}")
         if sigma < 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma}")
+            raise InputError(f"sigma must be >= 0, got {sigma}")
         self.in_dim = in_dim
         self.num_features = num_features
         self.sigma = float(sigma)
@@ -144,7 +146,7 @@ def grid_resolutions(num_levels: int, base_resolution: int, finest_resolution: i
     """Instant-NGP's level resolutions (Müller et al. 2022, eqs. 2 and 3):
     ``N_l = floor(N_min b^l)`` with ``b = exp((ln N_max - ln N_min) / (L - 1))``; one level: ``[N_min]``."""
     if num_levels < 1 or base_resolution < 1 or finest_resolution < base_resolution:
-        raise ValueError(f"need num_levels >= 1 and 1 <= base <= finest resolution, got {num_levels}, {base_resolution}, {finest_resolution}")
+        raise InputError(f"need num_levels >= 1 and 1 <= base <= finest resolution, got {num_levels}, {base_resolution}, {finest_resolution}")
     if num_levels == 1:
         return [base_resolution]
     growth = math.exp((math.log(finest_resolution) - math.log(base_resolution)) / (num_levels - 1))
@@ -165,7 +167,7 @@ def hash_grid_index(vertices: Tensor, resolution: int, table_size: int) -> Tenso
         strides = torch.tensor([(resolution + 1) ** i for i in range(d)], dtype=torch.long, device=vertices.device)
         return (vertices * strides).sum(-1)
     if table_size & (table_size - 1):
-        raise ValueError(f"a hashed level needs a power-of-two table size, got {table_size}")
+        raise InputError(f"a hashed level needs a power-of-two table size, got {table_size}")
     index = torch.zeros(vertices.shape[:-1], dtype=torch.long, device=vertices.device)
     for i in range(d):
         # int64 products of vertex < 2^16 and prime < 2^32 do not overflow, and the low bits that
@@ -214,7 +216,7 @@ class HashEncoding(nn.Module):
                  base_resolution: int = 16, finest_resolution: int = 256) -> None:
         super().__init__()
         if features_per_level < 1 or not 1 <= log2_table_size <= 30:
-            raise ValueError(f"need features_per_level >= 1 and log2_table_size in 1..30, got {features_per_level}, {log2_table_size}")
+            raise InputError(f"need features_per_level >= 1 and log2_table_size in 1..30, got {features_per_level}, {log2_table_size}")
         self.in_dim = in_dim
         self.features_per_level = features_per_level
         self.table_size = 2**log2_table_size

@@ -13,7 +13,8 @@ message of one or two lines that names the file or the option and what is wrong:
 
 :func:`run_cli` applies the convention in our own console scripts; under nerfstudio's tools
 (``ns-train``, ``ns-eval``, ``ns-render``), whose entry points are not ours,
-:mod:`vanilla_nerf_pe.nerf.compat` applies it through ``sys.excepthook``.
+:func:`vanilla_nerf_pe.nerf.patches.install` applies it through ``sys.excepthook`` (installed where
+nerfstudio loads our methods, never on import).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import functools
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 
 import torch
 from torch import Tensor
@@ -32,8 +32,7 @@ def ssim(pred: Tensor, target: Tensor) -> Tensor:
     value = structural_similarity_index_measure(
         pred.permute(2, 0, 1)[None], target.permute(2, 0, 1)[None], data_range=1.0
     )
-    assert isinstance(value, Tensor)
-    return value
+    return cast(Tensor, value)  # a tensor for one pair of images (a tuple only with return_full_image)
 
 
 def alexnet_weights_path() -> Path:

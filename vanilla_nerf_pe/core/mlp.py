@@ -17,6 +17,8 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from vanilla_nerf_pe.core.errors import InputError
+
 
 class MLP(nn.Module):
     """ReLU MLP with NeRF-style input skip connections.
@@ -42,10 +44,10 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         if num_layers < 1:
-            raise ValueError(f"MLP needs at least one hidden layer, got num_layers={num_layers}")
+            raise InputError(f"MLP needs at least one hidden layer, got num_layers={num_layers}")
         bad = [i for i in skip_connections if not 0 < i < num_layers]
         if bad:
-            raise ValueError(f"skip connections {bad} are not inner layers of a {num_layers}-layer MLP")
+            raise InputError(f"skip connections {bad} are not inner layers of a {num_layers}-layer MLP")
         self.in_dim = in_dim
         self.skip_connections = tuple(sorted(set(skip_connections)))
         self.activation = activation if activation is not None else nn.ReLU()
@@ -128,7 +130,7 @@ class Siren(nn.Module):
     ) -> None:
         super().__init__()
         if num_layers < 1:
-            raise ValueError(f"Siren needs at least one sine layer, got num_layers={num_layers}")
+            raise InputError(f"Siren needs at least one sine layer, got num_layers={num_layers}")
         self.in_dim = in_dim
         layers = [SineLayer(in_dim, width, first_omega_0, is_first=True)]
         layers += [SineLayer(width, width, hidden_omega_0) for _ in range(num_layers - 1)]

@@ -8,8 +8,8 @@ Kinds (``CoordinateNetworkConfig.kind``):
 - ``pe``: NeRF's positional encoding (Mildenhall et al. 2020, eq. 4) + ReLU MLP;
 - ``fourier``: Gaussian random Fourier features (Tancik et al. 2020) + ReLU MLP;
 - ``siren``: raw coordinates into sine layers (Sitzmann et al. 2020); no skip connections;
-- ``hash``: Instant-NGP's multiresolution hash encoding (Müller et al. 2022) + ReLU MLP (the 2D
-  image lab's; the NeRF presets do not use it).
+- ``hash``: Instant-NGP's multiresolution hash encoding (Müller et al. 2022) + ReLU MLP, in the 2D
+  lab and as a NeRF field (``--pipeline.model.network.kind hash``; no preset uses it by default).
 
 Naming (kept by the configs of both sides): ``num_layers`` and ``width`` of the trunk,
 ``skip_connections``, and per-kind options prefixed with their kind (``pe_*``, ``fourier_*``,

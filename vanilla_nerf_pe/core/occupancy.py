@@ -24,6 +24,8 @@ from typing import Callable, Tuple
 import torch
 from torch import Tensor, nn
 
+from vanilla_nerf_pe.core.errors import InputError
+
 
 def ray_aabb_intersect(origins: Tensor, directions: Tensor, aabb: Tensor) -> Tuple[Tensor, Tensor]:
     """Entry and exit distances of rays through an axis-aligned box (the slab method).
@@ -75,7 +77,7 @@ def march(
     """
     resolution = round(occupied.numel() ** (1.0 / 3.0))
     if resolution**3 != occupied.numel():
-        raise ValueError(f"occupied must have resolution^3 entries, got {occupied.numel()}")
+        raise InputError(f"occupied must have resolution^3 entries, got {occupied.numel()}")
     if jitter:
         m_min = m_min + torch.rand_like(m_min) * step_size
     hit_rays = torch.nonzero(m_max > m_min).flatten()
@@ -119,7 +121,7 @@ class OccupancyGrid(nn.Module):
     def __init__(self, resolution: int = 64) -> None:
         super().__init__()
         if resolution < 1:
-            raise ValueError(f"occupancy grid resolution must be >= 1, got {resolution}")
+            raise InputError(f"occupancy grid resolution must be >= 1, got {resolution}")
         self.resolution = resolution
         self.register_buffer("occs", torch.zeros(resolution**3))
         self.register_buffer("occupied", torch.ones(resolution**3, dtype=torch.bool))

@@ -35,6 +35,8 @@ from typing import Dict, Literal, Optional, Tuple
 import torch
 from torch import Tensor
 
+from vanilla_nerf_pe.core.errors import InputError
+
 BackgroundKind = Literal["white", "black", "random", "last_sample"]
 BACKGROUND_KINDS: Tuple[str, ...] = ("white", "black", "random", "last_sample")
 
@@ -78,7 +80,8 @@ def render_weights(
     if ray_indices is not None:
         # Scatter into a padded [num_rays, max_count] block (zeros behind each ray's last bin), take
         # the dense per-ray sums, gather back: exact per ray, no float64 offsets.
-        assert num_rays is not None, "packed samples need num_rays"
+        if num_rays is None:
+            raise InputError("packed samples need num_rays")
         position, max_count = packed_positions(ray_indices, num_rays)
         padded = sigma_delta.new_zeros(num_rays, max(max_count, 1)).index_put((ray_indices, position), sigma_delta)
         optical_depth = _exclusive_cumsum(padded)[ray_indices, position]
@@ -102,7 +105,8 @@ def accumulate(w: Tensor, values: Optional[Tensor] = None, ray_indices: Optional
     weighted = w[..., None] if values is None else w[..., None] * values  # a bfloat16 colour meets float32 w
     if ray_indices is None:
         return torch.sum(weighted, dim=-2)
-    assert num_rays is not None, "packed samples need num_rays"
+    if num_rays is None:
+        raise InputError("packed samples need num_rays")
     out = torch.zeros(num_rays, weighted.shape[-1], dtype=weighted.dtype, device=weighted.device)
     return out.index_add(0, ray_indices, weighted)
 
@@ -165,6 +169,6 @@ def background_color(kind: BackgroundKind, batch_shape: Tuple[int, ...], like: T
         return torch.rand(*batch_shape, 3, dtype=like.dtype, device=like.device)
     if kind == "last_sample":
         if last_rgb is None:
-            raise ValueError("the last_sample background needs the colour of each ray's last sample")
+            raise InputError("the last_sample background needs the colour of each ray's last sample")
         return last_rgb
-    raise ValueError(f"unknown background {kind!r}: choose one of {', '.join(BACKGROUND_KINDS)}")
+    raise InputError(f"unknown background {kind!r}: choose one of {', '.join(BACKGROUND_KINDS)}")

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Type
 
+import torch
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
 from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
 from nerfstudio.data.datasets.base_dataset import InputDataset
 
 from vanilla_nerf_pe.core.errors import InputError
-from vanilla_nerf_pe.nerf.compat import float32_cameras
 from vanilla_nerf_pe.nerf.image_checks import check_image
 
 BLENDER_NEAR_FAR = (2.0, 6.0)
@@ -126,12 +126,24 @@ class CheckedDataManager(VanillaDataManager[InputDataset]):
         if isinstance(config.dataparser, BlenderDataParserConfig):
             metadata.setdefault("near_far", BLENDER_NEAR_FAR)
 
-    # float32 cameras: see vanilla_nerf_pe.nerf.compat (nerfstudio's Blender parser gives float64 focal lengths).
     def create_train_dataset(self) -> InputDataset:
         return float32_cameras(super().create_train_dataset())
 
     def create_eval_dataset(self) -> InputDataset:
         return float32_cameras(super().create_eval_dataset())
+
+
+def float32_cameras(dataset: InputDataset) -> InputDataset:
+    """The dataset with every float64 tensor of its ``cameras`` cast to float32 (in place).
+
+    nerfstudio's Blender parser gives float64 focal lengths (numpy's tan), which breaks
+    ``ns-render spiral`` (``torch.cross`` of float32 and float64 in ``get_spiral_path``)."""
+    cameras = dataset.cameras
+    for name in ("fx", "fy", "cx", "cy", "camera_to_worlds", "distortion_params"):
+        value = getattr(cameras, name, None)
+        if isinstance(value, torch.Tensor) and value.dtype == torch.float64:
+            setattr(cameras, name, value.float())
+    return dataset
 
 
 @dataclass

@@ -120,7 +120,7 @@ class NeRFField(nn.Module):
     def color(self, feature: Tensor, directions: Tensor) -> Tensor:
         """RGB in [-p, 1 + p], [..., 3], from the feature [..., width] and unit directions [..., 3]."""
         if not self.has_color:
-            raise RuntimeError("this field was built without a colour branch (color_width=None)")
+            raise InputError("this field was built without a colour branch (color_width=None)")
         dtype = self.compute_dtype(feature.device)
 
         def logits(f: Tensor, d: Tensor) -> Tensor:

@@ -32,7 +32,7 @@ from nerfstudio.utils.misc import step_check
 from torch import Tensor
 
 from vanilla_nerf_pe.core.errors import TrainingStopped
-from vanilla_nerf_pe.nerf.compat import flush_training_logs, stop_viewer_renders
+from vanilla_nerf_pe.nerf.patches import flush_training_logs, stop_viewer_renders
 
 if TYPE_CHECKING:
     from nerfstudio.engine.trainer import Trainer

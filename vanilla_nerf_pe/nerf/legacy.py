@@ -79,7 +79,9 @@ DROPPED_STATE_KEYS = re.compile(r"^(field|sampler\.coarse_field|sampler\.network
 def migrate_legacy_state(state_dict: Dict[str, Tensor], prefix: str, space_state: Optional[Dict[str, Tensor]] = None) -> None:
     """Rename, in place, the keys under ``prefix`` that a checkpoint written before the redesign uses;
     drop the world boxes of fields and grid; take the scene geometry a checkpoint written before the
-    scene kinds lacks from ``space_state`` (the model's own, built from the same cameras and config)."""
+    scene kinds lacks from ``space_state`` (the model's own, ``prefix + "space."`` keys, built from
+    the same cameras and config), and drop the space buffers a checkpoint written before the spaces
+    became classes holds for the other kinds (and its ``space.kind_code``)."""
     for key in [k for k in state_dict if k.startswith(prefix)]:
         name = key[len(prefix):]
         for pattern, replacement in LEGACY_STATE_KEYS:
@@ -88,5 +90,9 @@ def migrate_legacy_state(state_dict: Dict[str, Tensor], prefix: str, space_state
             del state_dict[key]
         elif prefix + name != key:
             state_dict[prefix + name] = state_dict.pop(key)
-    for key, value in (space_state or {}).items():
+    if space_state is None:
+        return
+    for key in [k for k in state_dict if k.startswith(prefix + "space.") and k not in space_state]:
+        del state_dict[key]
+    for key, value in space_state.items():
         state_dict.setdefault(key, value)

@@ -2,15 +2,17 @@
 
 - ``vanilla-nerf-pe``: the paper's settings (Mildenhall et al. 2020): Adam 5e-4 decaying to 5e-5,
   4096 rays per batch, 64 coarse + 128 fine samples, 8x256 MLPs, positional encoding L = 10 / 4.
-- ``vanilla-nerf-pe-quick``: the same model, smaller, for a recognisable ``lego_100`` in ten
-  minutes on a 2-core CPU.
+- ``vanilla-nerf-pe-quick``: the same model, smaller, for a recognisable ``lego_100`` on a laptop CPU.
 - ``vanilla-nerf-pe-fast``: the small model with the occupancy-grid sampler and a dynamic batch.
 - ``vanilla-nerf-siren``: a SIREN field with the occupancy-grid sampler.
+- ``vanilla-nerf-pe-forward-facing`` and ``vanilla-nerf-pe-360``: the small field with proposal
+  sampling for real captures, in NDC and in mip-NeRF 360's contraction.
 
-The three CPU presets run their MLPs at ``precision="auto"``: bfloat16 where the CPU multiplies it
+The CPU presets run their MLPs at ``precision="auto"``: bfloat16 where the CPU multiplies it
 natively (and the field is not SIREN), float32 elsewhere; the paper's preset stays float32.
 
-Measurements behind the presets' values are in the README (tuning runs).
+The measurements behind the presets' values (schedules, step sizes, learning rates) are in
+docs/benchmarks.md; each choice below says why it was made.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from vanilla_nerf_pe.core.network import CoordinateNetworkConfig
-from vanilla_nerf_pe.nerf.compat import DataParallelDynamicBatchPipelineConfig, DataParallelPipelineConfig
+from vanilla_nerf_pe.nerf.pipelines import DataParallelDynamicBatchPipelineConfig, DataParallelPipelineConfig
 from vanilla_nerf_pe.nerf.data import CheckedDataManagerConfig
 from vanilla_nerf_pe.nerf.llff import LLFFDataParserConfig
 from vanilla_nerf_pe.nerf.model import VanillaNeRFPEModelConfig, nerf_network
@@ -55,7 +57,7 @@ def nerf_trainer_config(
     of rays of the next batch is chosen so that the field renders about that many samples (with the
     occupancy sampler a ray costs from 0 to hundreds of samples); ``rays_per_batch`` is then only
     the evaluation batch. Both pipelines are nerfstudio's, made data-parallel on CPU as well
-    (:mod:`vanilla_nerf_pe.nerf.compat`).
+    (:mod:`vanilla_nerf_pe.nerf.pipelines`).
     """
     datamanager = CheckedDataManagerConfig(
         dataparser=dataparser if dataparser is not None else BlenderDataParserConfig(),
@@ -89,15 +91,15 @@ def nerf_trainer_config(
 
 
 # Adam's learning rate (start, end of the decay) per network kind in the occupancy-grid presets,
-# chosen by the tuning runs on lego_100 (README): SIREN needs a tenth of the ReLU fields'; the hash
-# grid Instant-NGP's 1e-2 (Müller et al. 2022, sec. 4); PE ends at 1e-3, since in ten minutes a
-# lower rate loses more to slower progress than it gains in noise.
+# chosen by the tuning runs on lego_100 (docs/benchmarks.md): SIREN needs a tenth of the ReLU
+# fields'; the hash grid Instant-NGP's 1e-2 (Müller et al. 2022, sec. 4); PE ends at 1e-3, since
+# in a short schedule a lower rate loses more to slower progress than it gains in noise.
 FAST_LEARNING_RATES = {"none": (3e-3, 3e-4), "pe": (3e-3, 1e-3), "fourier": (3e-3, 3e-4), "siren": (3e-4, 3e-5), "hash": (1e-2, 1e-3)}
 
 
 def small_network(**overrides) -> CoordinateNetworkConfig:
     """The CPU presets' trunk, 4 x 128 with a skip at layer 2, and L = 8: lego_100's pixels are
-    ~0.03 scene units wide, and L = 10 reaches past that (tuning runs in the README)."""
+    about 0.03 scene units wide, and L = 10 reaches past that (tuning runs in docs/benchmarks.md)."""
     return dataclasses.replace(nerf_network(), num_layers=4, width=128, skip_connections=(2,), pe_num_frequencies=8, **overrides)
 
 
@@ -125,7 +127,7 @@ vanilla_nerf_pe_quick = MethodSpecification(
             eval_num_rays_per_chunk=8192,
         ),
         rays_per_batch=1024,
-        # the learning-rate decay ends at about ten minutes of a 2-core CPU.
+        # the learning-rate decay ends within a ten-minute CPU run (docs/benchmarks.md).
         max_num_iterations=700,
         steps_per_eval_image=250,
         steps_per_save=100,
@@ -172,9 +174,9 @@ def occupancy_grid_method(
 
 
 vanilla_nerf_pe_fast = MethodSpecification(
-    # 6500 iterations: a little over ten minutes of a 2-core CPU with bfloat16 MLPs; 256 marching steps (0.0203
-    # on Blender's box, under lego_100's pixel footprint of ~0.03): twice the rays of 512 for the same
-    # samples per batch (README, "Measured numbers")
+    # 6500 iterations: the schedule ends just after a ten-minute run of a 2-core CPU with bfloat16 MLPs; 256
+    # marching steps (0.0203 on Blender's box, under lego_100's pixel footprint): twice the rays of 512 for the
+    # same samples per batch (docs/benchmarks.md)
     config=occupancy_grid_method(
         "vanilla-nerf-pe-fast", small_network(), max_num_iterations=6500, random_background=True, num_marching_steps=256
     ),
@@ -190,11 +192,10 @@ def capture_method(method_name: str, scene: str, dataparser: DataParserConfig) -
     """The presets for real captures: the fast preset's 4 x 128 PE field with mip-NeRF 360's
     proposal sampling instead of the occupancy grid. A capture fills every pixel with content at
     every depth, so at the start every cell of a grid is occupied and a ray costs hundreds of
-    samples (on fern at 252 x 189: one training step per second and minutes per test view); a
-    proposal network puts 32 samples per ray where the content is from the first steps. 512 rays
-    per batch (on fern, 1024 gave the same PSNR per step at half the steps per second), Adam 3e-3
-    decaying to 3e-4 over 7000 iterations (about nine minutes of a 2-core CPU with bfloat16 MLPs;
-    on fern at images_16 +1.3 dB over the earlier 4000, README "Measured numbers")."""
+    samples, and a CPU makes a training step a second; a proposal network puts 32 samples per ray
+    where the content is from the first steps. 512 rays per batch (1024 gave the same PSNR per
+    step at half the steps per second), Adam 3e-3 decaying to 3e-4 over 7000 iterations, the
+    length of a ten-minute CPU run (fern's runs in docs/benchmarks.md)."""
     return nerf_trainer_config(
         method_name,
         VanillaNeRFPEModelConfig(

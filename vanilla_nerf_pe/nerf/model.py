@@ -37,7 +37,6 @@ from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.network import CoordinateNetworkConfig
 from vanilla_nerf_pe.core.precision import PRECISIONS, Precision, check_precision, dtype_name
 from vanilla_nerf_pe.core.render import BACKGROUND_KINDS, background_color
-from vanilla_nerf_pe.nerf.compat import background_override
 from vanilla_nerf_pe.nerf.field import DensityActivation, NeRFField
 from vanilla_nerf_pe.nerf.guard import TrainingGuard
 from vanilla_nerf_pe.nerf.legacy import migrate_legacy_options, migrate_legacy_state
@@ -75,7 +74,7 @@ def nerf_network() -> CoordinateNetworkConfig:
     """The NeRF field's coordinate network: the shared defaults with the paper's trunk (8 x 256,
     skip at layer 4), the raw position next to its encoding (as the authors' code feeds it) and a
     Fourier sigma of 2: scenes need a lower bandwidth than the shared default of 10, Tancik et
-    al.'s for 2D images (the tuning runs are in the README)."""
+    al.'s for 2D images (the tuning runs are in docs/benchmarks.md)."""
     return CoordinateNetworkConfig(num_layers=8, width=256, skip_connections=(4,), pe_include_input=True, fourier_sigma=2.0)
 
 
@@ -175,6 +174,15 @@ class VanillaNeRFPEModelConfig(ModelConfig):
         """Also loads a config.yml written before the option groups (:func:`~vanilla_nerf_pe.nerf.legacy.migrate_legacy_options`)."""
         self.__dict__.update(VanillaNeRFPEModelConfig().__dict__)
         self.__dict__.update(migrate_legacy_options(state, self))
+
+
+def background_override() -> Optional[Tensor]:
+    """The [3] colour that nerfstudio's viewer and ``ns-render`` set with
+    ``background_color_override_context``, which its own renderer reads from a module global; None
+    when none is set."""
+    from nerfstudio.model_components import renderers
+
+    return renderers.BACKGROUND_COLOR_OVERRIDE
 
 
 class VanillaNeRFPEModel(Model):
