@@ -2,8 +2,8 @@
 # Two commits side by side in one benchmark run on this machine: each commit is checked out in a
 # temporary worktree and trained with its own benchmarks/wall_clock.py, imported first through
 # PYTHONPATH (the installed package is left alone). nerfstudio finds our methods through the
-# installed entry points (vanilla_nerf_pe.nerf.method_configs); a commit from before the redesign
-# keeps them in vanilla_nerf_pe/method_configs.py, so its worktree gets a two-line bridge module.
+# installed entry points (vanilla_nerf_pe.nerf.method_configs and, for llff-data, vanilla_nerf_pe.nerf.registry);
+# a commit that lacks either module gets a one-line bridge to where it kept them.
 #
 #   bash benchmarks/compare_commits.sh OLD NEW DATA BUDGET OUT [RUN [EVAL_EVERY]]
 #   bash benchmarks/compare_commits.sh d180d9e HEAD ../shared/data/blender/lego_100 600 benchmarks/results/redesign
@@ -16,6 +16,10 @@ for commit in "$old" "$new"; do
   if [ ! -f "$tree/vanilla_nerf_pe/nerf/method_configs.py" ]; then
     mkdir -p "$tree/vanilla_nerf_pe/nerf" && touch "$tree/vanilla_nerf_pe/nerf/__init__.py"
     echo "from vanilla_nerf_pe.method_configs import *  # noqa" > "$tree/vanilla_nerf_pe/nerf/method_configs.py"
+  fi
+  if [ ! -f "$tree/vanilla_nerf_pe/nerf/registry.py" ]; then  # the dataparser entry point of commits after edc48d8
+    llff=$( [ -f "$tree/vanilla_nerf_pe/nerf/llff.py" ] && echo vanilla_nerf_pe.nerf.llff || echo vanilla_nerf_pe.llff )
+    echo "from $llff import llff_data  # noqa" > "$tree/vanilla_nerf_pe/nerf/registry.py"
   fi
   echo "== $sha: $run, $budget s on $data" >&2
   (cd "$tree" && PYTHONPATH="$tree" python3 benchmarks/wall_clock.py --runs "$run" --data "$data" --budget "$budget" \
