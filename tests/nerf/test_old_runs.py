@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.conftest import ns_viewer_page, run_cli
-from vanilla_nerf_pe.lab.scene import SceneConfig, write_scene
+from vanilla_nerf_pe.scenes.blender import SceneConfig, write_scene
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "old_runs"
 RUNS = {"fast": "vanilla-nerf-pe-fast", "quick": "vanilla-nerf-pe-quick", "proposal": "vanilla-nerf-pe-quick"}
