@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from vanilla_nerf_pe.lab.field import ImageFieldConfig, default_image  # noqa: E402
-from vanilla_nerf_pe.lab.fit import fit, render  # noqa: E402
+from vanilla_nerf_pe.image.field import ImageFieldConfig, default_image  # noqa: E402
+from vanilla_nerf_pe.image.fit import fit, render  # noqa: E402
 
 SIZE = 64
 STEPS = 300

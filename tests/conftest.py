@@ -12,7 +12,7 @@ from typing import Sequence
 
 import pytest
 
-from vanilla_nerf_pe.lab.scene import SceneConfig, write_scene
+from vanilla_nerf_pe.scenes.blender import SceneConfig, write_scene
 
 
 def cli_env() -> dict:
@@ -72,7 +72,7 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
 
 @pytest.fixture()
 def single_thread():
-    """torch on one thread for the test (tests/lab's codec and protocol tests: bit-exact, and light on a shared CPU)."""
+    """torch on one thread for the test (tests/codec's and tests/image's protocol tests: bit-exact, and light on a shared CPU)."""
     import torch
 
     previous = torch.get_num_threads()
@@ -118,7 +118,7 @@ def learn_scene(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def forward_facing_scene(tmp_path_factory) -> Path:
     """48x36 forward-facing demo scene in LLFF's layout, 16 views (llff-data holds out 0 and 8)."""
-    from vanilla_nerf_pe.lab.capture_scenes import CaptureConfig, write_capture_scene
+    from vanilla_nerf_pe.scenes.capture import CaptureConfig, write_capture_scene
 
     return write_capture_scene(tmp_path_factory.mktemp("ff_scene"), CaptureConfig("forward-facing", width=48, num_views=16))
 
@@ -126,6 +126,6 @@ def forward_facing_scene(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def unbounded_scene(tmp_path_factory) -> Path:
     """48x36 unbounded demo scene in nerfstudio-data's layout, 20 views."""
-    from vanilla_nerf_pe.lab.capture_scenes import CaptureConfig, write_capture_scene
+    from vanilla_nerf_pe.scenes.capture import CaptureConfig, write_capture_scene
 
     return write_capture_scene(tmp_path_factory.mktemp("unbounded_scene"), CaptureConfig("unbounded", width=48, num_views=20))

@@ -30,7 +30,7 @@ def scene(forward_facing_scene, tmp_path) -> Path:
 def test_poses_follow_llff_conventions(forward_facing_scene):
     """The generated scene's cameras come back as written (up to LLFF's recentring and scale): the
     same relative rotations, distances scaled so that the nearest bound is 1 / 0.75, the paper's split."""
-    from vanilla_nerf_pe.lab.capture_scenes import CaptureConfig, capture_poses, focal
+    from vanilla_nerf_pe.scenes.capture import CaptureConfig, capture_poses, focal
 
     config = CaptureConfig("forward-facing", width=48, num_views=16)
     written = capture_poses(config)

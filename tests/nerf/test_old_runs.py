@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from tests.conftest import ns_viewer_page, run_cli
-from vanilla_nerf_pe.lab.capture_scenes import CaptureConfig, write_capture_scene
-from vanilla_nerf_pe.lab.scene import SceneConfig, write_scene
+from vanilla_nerf_pe.scenes.blender import SceneConfig, write_scene
+from vanilla_nerf_pe.scenes.capture import CaptureConfig, write_capture_scene
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "old_runs"
 RUNS = {"fast": "vanilla-nerf-pe-fast", "quick": "vanilla-nerf-pe-quick", "proposal": "vanilla-nerf-pe-quick"}

@@ -103,3 +103,25 @@ def save_image(image: Tensor, path: Union[str, Path]) -> Path:
 
 
 __all__ = ["load_image", "save_image", "to_uint8"]
+
+
+def centre_crop(array: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size x size`` pixels of ``[H, W, ...]`` (an axis shorter than ``size`` is kept whole)."""
+    H, W = array.shape[:2]
+    top, left = max(0, (H - size) // 2), max(0, (W - size) // 2)
+    return np.ascontiguousarray(array[top : top + size, left : left + size])
+
+
+def square_resize(array: np.ndarray, size: int) -> Tensor:
+    """The central square of ``array`` (``[H, W, 1|3]`` or ``[H, W]`` uint8) resized to ``size x size``
+    with Pillow's Lanczos filter: ``[size, size, C]`` float32 in [0, 1] (C = 1 for grayscale)."""
+    if size < 1:
+        raise InputError(f"size must be >= 1, got {size}")
+    square = centre_crop(array, min(array.shape[:2]))
+    if square.ndim == 3 and square.shape[-1] == 1:
+        square = square[..., 0]
+    resized = np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+    return torch.from_numpy(resized[..., None] if resized.ndim == 2 else resized)
+
+
+__all__ += ["centre_crop", "square_resize"]

@@ -68,3 +68,12 @@ def lpips_metric(device: torch.device | str = "cpu") -> Optional[Callable[[Tenso
             return module(pred.permute(2, 0, 1)[None].clamp(0, 1), target.permute(2, 0, 1)[None].clamp(0, 1))
 
     return metric
+
+
+import numpy as np  # noqa: E402  (appended with psnr_uint8: the rest of the module is torch only)
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`psnr` of two uint8 arrays of one shape (e.g. ``[H, W, C]``), computed in float64 on
+    values ``/ 255`` (100 dB for identical arrays)."""
+    return float(psnr(torch.from_numpy(a).double() / 255.0, torch.from_numpy(b).double() / 255.0))

@@ -1,8 +1,8 @@
-"""Fit an :class:`~vanilla_nerf_pe.lab.field.ImageField` to one image by MSE with Adam, and
+"""Fit an :class:`~vanilla_nerf_pe.image.field.ImageField` to one image by MSE with Adam, and
 render a fitted field at any resolution.
 
 Images, coordinates and the unclamped network output follow the conventions of
-:mod:`vanilla_nerf_pe.lab.field`; predictions are clamped to [0, 1] only where they are scored
+:mod:`vanilla_nerf_pe.image.field`; predictions are clamped to [0, 1] only where they are scored
 (the PSNR history).
 """
 
@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.metrics import psnr
-from vanilla_nerf_pe.lab.field import ImageField, ImageFieldConfig, pixel_grid
+from vanilla_nerf_pe.image.field import ImageField, ImageFieldConfig, pixel_grid
 
 
 @dataclass
@@ -70,17 +70,17 @@ def fit(
         config: network and optimisation settings.
         eval_every: record PSNR every this many steps (and always after the last step).
         train_mask: ``[H, W]`` bool, the pixels to train on (e.g.
-            :func:`~vanilla_nerf_pe.lab.field.even_pixel_mask`); the PSNR history is then measured
+            :func:`~vanilla_nerf_pe.image.field.even_pixel_mask`); the PSNR history is then measured
             on the other pixels (generalisation), otherwise on all.
         eval_mask: ``[H, W]`` bool, the pixels the PSNR history scores instead (e.g. a validation
-            subset of the training grid's own pixels, :func:`~vanilla_nerf_pe.lab.protocol.validation_split`).
+            subset of the training grid's own pixels, :func:`~vanilla_nerf_pe.image.protocol.validation_split`).
         callback: called after every step as ``callback(step, loss, psnr_or_None)``.
         chunk: the most pixels per forward pass. A full-image step accumulates the gradient over
             chunks (exactly the full-batch gradient), so memory is bounded for any image size.
         device: where to train ("cpu", "cuda", ...); the returned model stays there, and
             :func:`render` and the PSNR history work from any device (results on the CPU).
         initial_model: start from this field (built from ``config``, e.g. with a Fourier matrix B
-            set by hand: :func:`~vanilla_nerf_pe.lab.protocol.table1_field`) instead of a fresh one.
+            set by hand: :func:`~vanilla_nerf_pe.image.protocol.table1_field`) instead of a fresh one.
 
     Returns:
         a :class:`FitResult`; PSNR is computed on predictions clamped to [0, 1].
@@ -157,10 +157,20 @@ def fit(
     return FitResult(model=model, psnr_history=history, seconds=seconds, num_parameters=model.num_parameters())
 
 
+def resolve_device(choice: str) -> str:
+    """The device of a ``--device`` choice: ``auto`` is cuda when torch sees a GPU, else cpu; ``cuda``
+    without a GPU is an :class:`InputError`."""
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda, but torch sees no GPU (use --device cpu or auto)")
+    return choice
+
+
 def render(model: nn.Module, H: int, W: int, chunk: int = 65536) -> Tensor:
     """Sample the field on the pixel centres of an ``H x W`` grid: ``[H, W, C]`` on the CPU, not clamped."""
     coords = pixel_grid(H, W).reshape(-1, 2)
     return _predict(model, coords, chunk).reshape(H, W, -1)
 
 
-__all__ = ["FitResult", "fit", "render"]
+__all__ = ["FitResult", "fit", "render", "resolve_device"]

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from vanilla_nerf_pe.lab.analysis import finite_difference_derivatives, gradient_and_laplacian  # noqa: E402
+from vanilla_nerf_pe.image.analysis import finite_difference_derivatives, gradient_and_laplacian  # noqa: E402
 
 SIREN_DERIVATIVE_FILES = ("siren_gradient.png", "siren_laplacian.png", "siren_derivatives.png")
 

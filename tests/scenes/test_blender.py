@@ -1,17 +1,16 @@
-"""Tests of the procedural Blender-layout demo scene (vanilla_nerf_pe.lab.scene)."""
+"""Tests of the procedural Blender-layout demo scene (vanilla_nerf_pe.scenes: shapes, cameras, blender)."""
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from vanilla_nerf_pe.lab import scene
-from vanilla_nerf_pe.lab.scene import OBJECTS, Box, SceneConfig, Sphere, camera_rays, look_at, trace, write_scene
+from vanilla_nerf_pe.scenes.blender import SceneConfig, write_scene
+from vanilla_nerf_pe.scenes.cameras import camera_poses, camera_rays, look_at
+from vanilla_nerf_pe.scenes.shapes import OBJECTS, Box, Sphere, trace
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPLITS = ("train", "val", "test")
@@ -41,7 +40,7 @@ def _all_views(scene_dir: Path):
 
 def _surface_distance(points: np.ndarray) -> np.ndarray:
     """|distance| of (N, 3) points to the nearest object surface: the exact signed distances of a
-    sphere and an oriented box, written here independently of the tracer (scene.py has none)."""
+    sphere and an oriented box, written here independently of the tracer (shapes.py has none)."""
     dists = []
     for obj in OBJECTS:
         c = np.asarray(obj.center)
@@ -119,11 +118,11 @@ def test_deterministic_bytes(tmp_path: Path):
 
 def test_seed_changes_only_random_poses():
     for split in ("train", "val"):
-        p0 = scene.camera_poses(split, 5, seed=0)
-        assert not np.allclose(p0, scene.camera_poses(split, 5, seed=1))
-        assert np.array_equal(p0, scene.camera_poses(split, 5, seed=0))
-    assert not np.allclose(scene.camera_poses("train", 5, 0), scene.camera_poses("val", 5, 0))
-    assert np.array_equal(scene.camera_poses("test", 5, seed=0), scene.camera_poses("test", 5, seed=1))
+        p0 = camera_poses(split, 5, seed=0)
+        assert not np.allclose(p0, camera_poses(split, 5, seed=1))
+        assert np.array_equal(p0, camera_poses(split, 5, seed=0))
+    assert not np.allclose(camera_poses("train", 5, 0), camera_poses("val", 5, 0))
+    assert np.array_equal(camera_poses("test", 5, seed=0), camera_poses("test", 5, seed=1))
 
 
 # ---------------------------------------------------------------- poses
@@ -235,76 +234,6 @@ def test_trace_misses_and_hits():
     assert (rgb[1:] == 0).all() and (rgb[0] > 0).any() and (rgb <= 1).all()
     # the hit point lies on an object's surface
     assert _surface_distance(o[:1] + t[:1, None] * d[:1]).max() < 1e-9
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def _run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "vanilla_nerf_pe.lab.scene", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_cli_writes_scene(tmp_path: Path):
-    out = tmp_path / "out"
-    res = _run_cli(str(out), "--resolution", "16", "--num-train", "3", "--num-val", "1", "--num-test", "1")
-    assert res.returncode == 0, res.stderr
-    assert len(res.stdout.strip().splitlines()) == 1 and str(out) in res.stdout
-    assert len(_frames(out, "train")) == 3 and len(_frames(out, "val")) == 1 and len(_frames(out, "test")) == 1
-    assert Image.open(out / "train" / "r_2.png").size == (16, 16)
-
-
-def test_cli_rejects_file_as_out_dir(tmp_path: Path):
-    a_file = tmp_path / "a_file"
-    a_file.write_text("not a directory")
-    res = _run_cli(str(a_file), "--resolution", "8", "--num-train", "1")
-    assert res.returncode == 2
-    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
-    assert res.stderr.startswith("vnp-scene: error:") and str(a_file) in res.stderr
-    assert a_file.read_text() == "not a directory"
-
-
-@pytest.mark.parametrize("blocked", ["parent_is_a_file", "split_dir_is_a_file"])
-def test_cli_os_error_while_writing_exits_2_naming_the_path(tmp_path: Path, capsys, blocked):
-    """An OSError while writing (here ENOTDIR / EEXIST) is bad input: status 2, one line, the path named."""
-    if blocked == "parent_is_a_file":
-        (tmp_path / "a_file").write_text("not a directory")
-        out_dir, named = tmp_path / "a_file" / "out", tmp_path / "a_file" / "out"
-    else:
-        out_dir = tmp_path / "out"
-        out_dir.mkdir()
-        (out_dir / "train").write_text("not a directory")
-        named = out_dir / "train"
-    with pytest.raises(SystemExit) as excinfo:
-        scene.main([str(out_dir), "--resolution", "4", "--num-train", "1", "--num-val", "0", "--num-test", "0"])
-    assert excinfo.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert err.startswith("vnp-scene: error:") and str(named) in err, err
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--resolution", "0"],
-        ["--num-train", "0"],
-        ["--num-val", "-1"],
-        ["--num-test", "-2"],
-        ["--supersample", "0"],
-    ],
-)
-def test_cli_rejects_bad_numbers(tmp_path: Path, capsys, args):
-    with pytest.raises(SystemExit) as excinfo:
-        scene.main([str(tmp_path / "out"), *args])
-    assert excinfo.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and err.startswith("vnp-scene: error:")
-    assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------- nerfstudio

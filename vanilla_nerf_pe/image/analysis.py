@@ -3,7 +3,7 @@
 :func:`gradient_and_laplacian` differentiates the field itself (autograd, the quantities of SIREN's
 figure 1, Sitzmann et al. 2020); :func:`finite_difference_derivatives` is the ground-truth
 counterpart from the image's pixels; :func:`image_ssim` scores a reconstruction. Images and
-coordinates follow :mod:`vanilla_nerf_pe.lab.field`'s conventions.
+coordinates follow :mod:`vanilla_nerf_pe.image.field`'s conventions.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.metrics import ssim
-from vanilla_nerf_pe.lab.field import pixel_grid
-from vanilla_nerf_pe.lab.fit import _model_device
+from vanilla_nerf_pe.image.field import pixel_grid
+from vanilla_nerf_pe.image.fit import _model_device
 
 
 def gradient_and_laplacian(model: nn.Module, H: int, W: int, chunk: int = 16384) -> Tuple[Tensor, Tensor]:
@@ -31,13 +31,13 @@ def gradient_and_laplacian(model: nn.Module, H: int, W: int, chunk: int = 16384)
     * ``laplacian[i, j] = g_xx + g_yy``,
 
     at the pixel centres ``pixel_grid(H, W)[i, j] = (x_j, y_i)``. Derivatives are taken with
-    respect to the [-1, 1] coordinates of :func:`~vanilla_nerf_pe.lab.field.pixel_grid` (so one
+    respect to the [-1, 1] coordinates of :func:`~vanilla_nerf_pe.image.field.pixel_grid` (so one
     pixel is ``2 / W`` wide). Works for any module mapping ``coords [..., 2] -> [..., C]``: for the
     ReLU networks (``none``, ``pe``, ``fourier``) the second derivatives of the piecewise-linear
     part vanish almost everywhere, so ``none`` has a Laplacian of (numerically) zero.
 
     Args:
-        model: an :class:`~vanilla_nerf_pe.lab.field.ImageField` or any module with the same call signature.
+        model: an :class:`~vanilla_nerf_pe.image.field.ImageField` or any module with the same call signature.
         H, W: grid size.
         chunk: the most pixels differentiated at once (bounds memory; the result does not depend on it).
 
@@ -70,7 +70,7 @@ def finite_difference_derivatives(image: Tensor) -> Tuple[np.ndarray, np.ndarray
     """Ground-truth counterpart of :func:`gradient_and_laplacian` by finite differences.
 
     For ``image [H, W, C]`` (grayscale value = mean over channels) on the pixel grid of spacing
-    ``hx = 2 / W``, ``hy = 2 / H`` (the [-1, 1] units of :func:`~vanilla_nerf_pe.lab.field.pixel_grid`):
+    ``hx = 2 / W``, ``hy = 2 / H`` (the [-1, 1] units of :func:`~vanilla_nerf_pe.image.field.pixel_grid`):
 
     * gradient norm from ``np.gradient`` (central differences inside, one-sided at the border);
     * the 5-point discrete Laplacian ``(g[i, j-1] - 2 g + g[i, j+1]) / hx^2 + (g[i-1, j] - 2 g + g[i+1, j]) / hy^2``

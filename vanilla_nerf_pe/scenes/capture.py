@@ -1,9 +1,10 @@
 """Demo scenes shaped like a user's own captures: forward-facing (LLFF layout) and unbounded 360°
-(nerfstudio-data layout), ray traced from the objects of :mod:`vanilla_nerf_pe.lab.scene`.
+(nerfstudio-data layout), ray traced from the objects of :mod:`vanilla_nerf_pe.scenes.shapes`.
 
 Both are deterministic (the seed only jitters the cameras), opaque everywhere (RGB images without
 alpha: every ray ends on a textured surface) and write each view's depth beside its image
-(``<name>_depth.npy``: distance along the unit ray through the pixel centre, as ``scene.py``).
+(``<name>_depth.npy``: distance along the unit ray through the pixel centre, as
+:mod:`~vanilla_nerf_pe.scenes.blender`'s).
 
 - ``forward-facing``: a textured wall behind the objects, cameras on a small plane in front of
   them, all looking the same way (as an LLFF capture). Written as LLFF's layout:
@@ -15,7 +16,7 @@ alpha: every ray ends on a textured surface) and write each view's depth beside 
   16, so nerfstudio's ``instant-ngp-data`` reads it too), and the same cameras as a COLMAP text
   model in ``colmap/sparse/0`` (nerfstudio's ``colmap`` dataparser).
 
-The world is the one of ``scene.py``: +z up, objects within 1.25 of the origin.
+The world is the one of :mod:`~vanilla_nerf_pe.scenes.shapes`: +z up, objects within 1.25 of the origin.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from typing import Tuple
 import numpy as np
 from PIL import Image
 
-from vanilla_nerf_pe.core.errors import InputError
-from vanilla_nerf_pe.lab.scene import OBJECTS, Box, Sphere, camera_rays, look_at, trace
+from vanilla_nerf_pe.core.errors import InputError, VanillaNeRFError
+from vanilla_nerf_pe.scenes.cameras import camera_rays, focal_length, look_at
+from vanilla_nerf_pe.scenes.shapes import OBJECTS, Box, Sphere, trace
+
+GENERATOR = "vanilla_nerf_pe.scenes.capture"
 
 CAPTURE_KINDS = ("forward-facing", "unbounded")
 
@@ -111,7 +115,7 @@ def render_opaque_view(c2w: np.ndarray, config: CaptureConfig, objects) -> Tuple
     _, d = camera_rays(c2w, h, w, config.camera_angle_x, s)
     _, rgb, hit = trace(c2w[:3, 3], d, objects)
     if not hit.all():
-        raise RuntimeError("a ray of the capture scene hit nothing")  # the wall / sky encloses every view
+        raise VanillaNeRFError("a ray of the capture scene hit nothing")  # the wall / sky encloses every view
     rgb = rgb.reshape(h, w, s * s, 3).mean(axis=2)
     _, dc = camera_rays(c2w, h, w, config.camera_angle_x, 1)
     depth, _, _ = trace(c2w[:3, 3], dc[:, :, 0, 0], objects)
@@ -119,7 +123,8 @@ def render_opaque_view(c2w: np.ndarray, config: CaptureConfig, objects) -> Tuple
 
 
 def focal(config: CaptureConfig) -> float:
-    return 0.5 * config.width / math.tan(0.5 * config.camera_angle_x)
+    """The focal length in pixels of the capture's cameras (:func:`~vanilla_nerf_pe.scenes.cameras.focal_length`)."""
+    return focal_length(config.width, config.camera_angle_x)
 
 
 def rotation_to_quaternion(r: np.ndarray) -> np.ndarray:
@@ -191,7 +196,7 @@ def write_capture_scene(out_dir: Path, config: CaptureConfig) -> Path:
             (out_dir / "transforms.json").write_text(json.dumps(transforms, indent=2) + "\n")
             write_colmap_text(out_dir / "colmap" / "sparse" / "0", poses, config, objects)
         (out_dir / "scene.json").write_text(json.dumps({
-            "generator": "vanilla_nerf_pe.lab.capture_scenes", "config": dataclasses.asdict(config),
+            "generator": GENERATOR, "config": dataclasses.asdict(config),
             "depth": "distance along the unit ray from the camera centre to the first hit (pixel-centre ray)",
             "objects": [obj.to_dict() for obj in objects],
         }, indent=2) + "\n")

@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from vanilla_nerf_pe.lab import rd
-from vanilla_nerf_pe.lab.rd import COIN_KODAK, RatePoint, baseline_codecs, baseline_curve, coin_psnr_at, mean_at_rate, value_at_rate
+from vanilla_nerf_pe.codec.baselines import baseline_codecs
+from vanilla_nerf_pe.codec.rd import COIN_KODAK, RatePoint, baseline_curve, coin_psnr_at, mean_at_rate, value_at_rate
+from vanilla_nerf_pe.image.photographs import shipped_photographs
 
 
 def point(bpp, psnr, image="a", codec="x"):
@@ -35,7 +36,7 @@ def test_coin_reference_is_the_published_curve():
 
 
 def test_baselines_decode_what_they_encode():
-    array = rd.shipped_photographs(32)["chelsea"]
+    array = shipped_photographs(32)["chelsea"]
     assert array.shape == (32, 32, 3) and array.dtype == np.uint8
     for name in baseline_codecs():
         curve = baseline_curve(name, "chelsea", array)
@@ -44,7 +45,7 @@ def test_baselines_decode_what_they_encode():
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "vanilla_nerf_pe.lab.cli", *map(str, args)], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "vanilla_nerf_pe.cli.image", *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
 def test_rd_cli_writes_the_curves_and_reuses_our_files(tmp_path):

@@ -14,29 +14,14 @@ import torch
 
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.image_io import save_image
-from vanilla_nerf_pe.lab import codec
-from vanilla_nerf_pe.lab.codec import (
-    CODERS,
-    FORMAT_VERSION,
-    MAGIC,
-    CompressConfig,
-    architecture_for_rate,
-    compress_image,
-    compress_to_psnr,
-    decode_field,
-    decode_image,
-    dequantize,
-    encode_field,
-    fake_quantize,
-    next_rate,
-    quantization_aware_finetune,
-    quantization_step,
-    quantize,
-    siren_parameter_count,
-    storable_config,
-)
-from vanilla_nerf_pe.lab.field import ImageField, ImageFieldConfig, default_image
-from vanilla_nerf_pe.lab.fit import fit, render
+from vanilla_nerf_pe.codec import container, rate
+from vanilla_nerf_pe.codec.compress import CompressConfig, compress_image, compress_to_psnr, quantization_aware_finetune
+from vanilla_nerf_pe.codec.container import FORMAT_VERSION, MAGIC, decode_field, decode_image, encode_field, storable_config
+from vanilla_nerf_pe.codec.entropy import CODERS
+from vanilla_nerf_pe.codec.quantize import dequantize, fake_quantize, quantization_step, quantize
+from vanilla_nerf_pe.codec.rate import architecture_for_rate, next_rate, siren_parameter_count
+from vanilla_nerf_pe.image.field import ImageField, ImageFieldConfig, default_image
+from vanilla_nerf_pe.image.fit import fit, render
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -104,7 +89,7 @@ def test_round_trip_gives_bit_exact_weights(kind, coder):
     model = small_field(kind)
     encoded = encode_field(model, 20, 30, 8, coder, bias_bits=12)
     decoded, read = decode_field(encoded.data)
-    for (name, original), (_, restored), step in zip(codec.network_parameters(model), codec.network_parameters(decoded), encoded.steps):
+    for (name, original), (_, restored), step in zip(container.network_parameters(model), container.network_parameters(decoded), encoded.steps):
         bits = 12 if name.endswith("bias") else 8
         assert step == quantization_step(original, bits)
         expected = dequantize(quantize(original, step, bits), step)
@@ -178,10 +163,10 @@ def test_bpp_accounting_matches_the_file_size(tmp_path):
     # The rate model sized the network: parameters times the bits per weight and the header make the budget.
     count = siren_parameter_count(encoded.config.num_layers, encoded.config.width, 3)
     assert count == sum(q.size for q in encoded.symbols)
-    assert encoded.header_bytes == codec.header_bytes(len(encoded.symbols))
-    names = [name for name, _ in codec.network_parameters(decode_field(encoded.data)[0])]
+    assert encoded.header_bytes == container.header_bytes(len(encoded.symbols))
+    names = [name for name, _ in container.network_parameters(decode_field(encoded.data)[0])]
     # Biases and the SIREN's first weight matrix at 12 bits, the other weights at 8; the file says so.
-    assert encoded.tensor_bits == codec.tensor_bits(names, 8, 12, 12) == decode_field(encoded.data)[1].tensor_bits
+    assert encoded.tensor_bits == container.tensor_bits(names, 8, 12, 12) == decode_field(encoded.data)[1].tensor_bits
     assert encoded.tensor_bits[0] == 12 and names[0].endswith("layers.0.linear.weight") and encoded.tensor_bits[2] == 8
     symbol_bits = sum(q.size * k for q, k in zip(encoded.symbols, encoded.tensor_bits))
     raw_payload_bits = 8 * (result.coder_bytes["raw"] - encoded.header_bytes)
@@ -191,7 +176,7 @@ def test_bpp_accounting_matches_the_file_size(tmp_path):
 def test_architecture_for_rate_follows_the_budget():
     for bpp in (0.1, 0.3, 1.0):
         depth, width = architecture_for_rate(256, 256, 3, bpp, 7.0)
-        budget = (bpp * 256 * 256 - 8 * codec.header_bytes(2 * (depth + 1))) / 7.0
+        budget = (bpp * 256 * 256 - 8 * container.header_bytes(2 * (depth + 1))) / 7.0
         assert siren_parameter_count(depth, width, 3) <= budget < siren_parameter_count(depth, width + 1, 3)
         assert siren_parameter_count(depth, width, 3) == ImageField(ImageFieldConfig(kind="siren", num_layers=depth, width=width), 3).num_parameters()
     assert architecture_for_rate(256, 256, 3, 0.1, 7.0)[0] <= architecture_for_rate(256, 256, 3, 1.0, 7.0)[0]
@@ -202,7 +187,7 @@ def test_next_rate_interpolates_in_log_rate_and_bounds_its_steps():
     assert next_rate([(0.1, 20.0), (0.4, 24.0)], 22.0) == pytest.approx(0.2)
     assert next_rate([(0.1, 20.0), (0.4, 24.0), (0.05, 17.0)], 23.0) == pytest.approx(0.1 * 4**0.75)
     # One try: DB_PER_RATE_DOUBLING; two on one side: their own slope; never more than a factor of 4.
-    assert next_rate([(0.2, 22.0)], 22.0 + codec.DB_PER_RATE_DOUBLING) == pytest.approx(0.4)
+    assert next_rate([(0.2, 22.0)], 22.0 + rate.DB_PER_RATE_DOUBLING) == pytest.approx(0.4)
     assert next_rate([(0.2, 22.0), (0.1, 19.0)], 25.0) == pytest.approx(0.4)
     assert next_rate([(0.2, 10.0)], 40.0) == pytest.approx(0.8)
     assert next_rate([(0.2, 40.0)], 10.0) == pytest.approx(0.05)
@@ -249,7 +234,7 @@ def test_psnr_search_finds_the_smallest_network_that_reaches_the_target():
 
 
 def run_image_cli(*args):
-    return subprocess.run([sys.executable, "-m", "vanilla_nerf_pe.lab.cli", *map(str, args)], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "vanilla_nerf_pe.cli.image", *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def test_compress_then_decompress_round_trips_on_the_cli(tmp_path):
@@ -296,12 +281,13 @@ def test_version_1_files_still_decode():
     256x256, at 0.140 bpp; its decoded PSNR is the 22.72 dB that benchmark recorded."""
     from pathlib import Path
 
-    from vanilla_nerf_pe.lab.rd import score, shipped_photographs
+    from vanilla_nerf_pe.codec.rd import score
+    from vanilla_nerf_pe.image.photographs import shipped_photographs
 
     data = (Path(__file__).resolve().parents[1] / "fixtures" / "coffee_v1.vnpi").read_bytes()
     assert data[4] == 1 and FORMAT_VERSION == 2
     model, encoded = decode_field(data)
-    assert encoded.tensor_bits == [12 if name.endswith("bias") else 8 for name, _ in codec.network_parameters(model)]
+    assert encoded.tensor_bits == [12 if name.endswith("bias") else 8 for name, _ in container.network_parameters(model)]
     decoded = decode_image(data)
     assert decoded.shape == (256, 256, 3)
     assert score(decoded, shipped_photographs(256)["coffee"])[0] == pytest.approx(22.7248, abs=0.01)

@@ -6,14 +6,14 @@ so its fit of an image is blurry; mapping the coordinates through sinusoids firs
 positional encoding, Mildenhall et al. 2020; random Gaussian Fourier features, Tancik et al.
 2020) or using sine activations (SIREN, Sitzmann et al. 2020) lets it reach the fine detail.
 
-Conventions (shared by the whole lab: :mod:`~vanilla_nerf_pe.lab.fit`,
-:mod:`~vanilla_nerf_pe.lab.analysis`, :mod:`~vanilla_nerf_pe.lab.compression`):
+Conventions (shared by the whole lab, :mod:`~vanilla_nerf_pe.image.fit`,
+:mod:`~vanilla_nerf_pe.image.analysis`, ..., and by the codec, :mod:`vanilla_nerf_pe.codec`):
 
 * images are ``[H, W, C]`` float32 tensors in [0, 1], ``C`` = 1 (grayscale) or 3 (RGB)
   (:mod:`vanilla_nerf_pe.core.image_io` reads and writes them);
 * coordinates are pixel centres in [-1, 1], ``[..., 2]`` ordered ``(x, y)``: x along the width
   (columns, left to right), y along the height (rows, top to bottom); see :func:`pixel_grid`.
-  The field is continuous: :func:`~vanilla_nerf_pe.lab.fit.render` samples the same square at
+  The field is continuous: :func:`~vanilla_nerf_pe.image.fit.render` samples the same square at
   any resolution;
 * the networks end in a plain Linear layer, with no sigmoid for any kind, so all four are
   compared on equal terms and a standardised target (``standardize=True``) is representable.
@@ -37,15 +37,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Literal, Optional, Tuple
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.core.image_io import square_resize
 from vanilla_nerf_pe.core.network import CoordinateNetwork, CoordinateNetworkConfig
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.json"
+#: The ``format`` of a saved field's config.json. It names the module that wrote the first of this
+#: format (the lab was ``vanilla_nerf_pe.lab`` then) and stays as it is: it names a file format.
 FORMAT = "vanilla_nerf_pe.lab.field"
 LEGACY_FORMAT = "vanilla_nerf_pe.image_field"
 
@@ -73,16 +75,12 @@ def default_image(name: Literal["astronaut", "camera"] = "astronaut", size: int 
     Resized with PIL's Lanczos filter.
     """
     import skimage.data
-    from PIL import Image
 
     if name not in ("astronaut", "camera"):
         raise InputError(f"unknown default image {name!r}; choose 'astronaut' or 'camera'")
     if size < 1:
         raise InputError(f"size must be >= 1, got {size}")
-    array = skimage.data.astronaut() if name == "astronaut" else skimage.data.camera()
-    img = Image.fromarray(array).resize((size, size), Image.Resampling.LANCZOS)
-    out = np.asarray(img, dtype=np.float32) / 255.0
-    return torch.from_numpy(out[..., None] if out.ndim == 2 else out)
+    return square_resize(skimage.data.astronaut() if name == "astronaut" else skimage.data.camera(), size)
 
 
 def pixel_grid(H: int, W: int) -> Tensor:
@@ -155,7 +153,7 @@ class ImageField(nn.Module):
 
     ``forward(coords [..., 2]) -> [..., C]`` in image units: the network's linear output on
     ``coords * coord_scale``, times the stored per-channel ``std`` plus ``mean`` (1 and 0 unless
-    :func:`~vanilla_nerf_pe.lab.fit.fit` standardised the target). Weights are initialised from
+    :func:`~vanilla_nerf_pe.image.fit.fit` standardised the target). Weights are initialised from
     ``config.seed`` without touching the global RNG; the Fourier matrix B is drawn from
     ``config.fourier_seed``. State-dict keys: ``network.encoding.*``, ``network.mlp.*``, ``mean``,
     ``std``.

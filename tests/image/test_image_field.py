@@ -20,12 +20,12 @@ from vanilla_nerf_pe.core.image_io import load_image, to_uint8
 from vanilla_nerf_pe.core.metrics import psnr
 from vanilla_nerf_pe.core.mlp import MLP, Siren
 from vanilla_nerf_pe.core.network import CoordinateNetwork, CoordinateNetworkConfig
-from vanilla_nerf_pe.lab.analysis import finite_difference_derivatives, gradient_and_laplacian
-from vanilla_nerf_pe.lab.cli import load_experiment
-from vanilla_nerf_pe.lab.cli import main as image_main
-from vanilla_nerf_pe.lab.compression import compression_report
-from vanilla_nerf_pe.lab.field import ImageField, ImageFieldConfig, default_image, even_pixel_mask, load_field, pixel_grid
-from vanilla_nerf_pe.lab.fit import fit, render
+from vanilla_nerf_pe.cli.image import main as image_main
+from vanilla_nerf_pe.codec.baselines import compression_report
+from vanilla_nerf_pe.image.analysis import finite_difference_derivatives, gradient_and_laplacian
+from vanilla_nerf_pe.image.experiment import load_experiment
+from vanilla_nerf_pe.image.field import ImageField, ImageFieldConfig, default_image, even_pixel_mask, load_field, pixel_grid
+from vanilla_nerf_pe.image.fit import fit, render
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "image"
 
@@ -362,7 +362,7 @@ def test_cli_fit_render_compare(tiny_png, tmp_path):
 def _run_cli(args, cwd):
     env = dict(os.environ, PYTHONWARNINGS="ignore", CUDA_VISIBLE_DEVICES="")
     return subprocess.run(
-        [sys.executable, "-m", "vanilla_nerf_pe.lab.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "vanilla_nerf_pe.cli.image", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
 
 

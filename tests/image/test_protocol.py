@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from vanilla_nerf_pe.lab.field import ImageFieldConfig, even_pixel_mask, pixel_grid
-from vanilla_nerf_pe.lab.fit import fit
-from vanilla_nerf_pe.lab.protocol import (
+from vanilla_nerf_pe.image.field import ImageFieldConfig, even_pixel_mask, pixel_grid
+from vanilla_nerf_pe.image.fit import fit
+from vanilla_nerf_pe.image.protocol import (
     SIGMA_SWEEP_FRACTIONS,
     choose_holdout_bandwidth,
     pe_octaves_below,
@@ -86,7 +86,7 @@ def test_fourier_sigma_sweep_follows_the_band_limit():
 
 
 def test_tancik_matrices_closed_form():
-    from vanilla_nerf_pe.lab.protocol import tancik_mapping_matrix
+    from vanilla_nerf_pe.image.table1 import tancik_mapping_matrix
 
     pe = tancik_mapping_matrix("pe", 256, 6.0)
     assert pe.shape == (256, 2)
@@ -101,7 +101,7 @@ def test_tancik_matrices_closed_form():
 
 
 def test_table1_fields_are_the_papers_mappings_on_our_coordinates():
-    from vanilla_nerf_pe.lab.protocol import Table1Config, table1_field, tancik_mapping_matrix
+    from vanilla_nerf_pe.image.table1 import Table1Config, table1_field, tancik_mapping_matrix
 
     config = Table1Config(size=16, steps=1, width=8)
     x = torch.rand(50, 2) * 2 - 1
@@ -123,7 +123,7 @@ def test_table1_fields_are_the_papers_mappings_on_our_coordinates():
 
 
 def test_run_table1_scores_the_offset_pixels():
-    from vanilla_nerf_pe.lab.protocol import TABLE1_METHODS, Table1Config, run_table1
+    from vanilla_nerf_pe.image.table1 import TABLE1_METHODS, Table1Config, run_table1
 
     image = band_limited_image(8, 1.0).repeat(1, 1, 3)
     rows = run_table1({"synthetic": image}, Table1Config(size=8, steps=2, width=8))

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from vanilla_nerf_pe.core.errors import InputError
-from vanilla_nerf_pe.lab.capture_scenes import CaptureConfig, capture_poses, write_capture_scene
-from vanilla_nerf_pe.lab.scene import camera_rays, main
+from vanilla_nerf_pe.cli.scene import main
+from vanilla_nerf_pe.scenes.cameras import camera_rays
+from vanilla_nerf_pe.scenes.capture import CaptureConfig, capture_poses, write_capture_scene
 
 
 def test_forward_facing_layout_and_bounds(forward_facing_scene):

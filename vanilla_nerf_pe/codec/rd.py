@@ -1,0 +1,276 @@
+"""Rate–distortion curves: our ``.vnpi`` files against JPEG, WebP, JPEG 2000, AVIF and JPEG XL.
+
+Every codec is run over a range of settings on each image; a point is ``(bits per pixel of the
+whole file, PSNR, SSIM)`` of the decoded 8-bit image. :func:`value_at_rate` interpolates one
+image's curve at a given rate (linearly in bpp), so codecs whose settings land on different rates
+are compared at the same one. The baselines are :func:`~vanilla_nerf_pe.codec.baselines.baseline_codecs`.
+COIN's published Kodak curve (Dupont et al. 2021, ``results.json`` of
+github.com/EmilienDupont/coin) is a reference line only: another image set (24 Kodak images of
+768x512).
+
+:func:`run_rd` is ``vnp-image rd``: every baseline and our codec at each rate on each image (our
+files are kept in ``OUTPUT/ours`` and reused by a rerun), the decoding timed and scored;
+:func:`write_rd` writes the table (:func:`rd_table`), the figure and the points. The default image
+set is the lab's shipped photographs (:func:`~vanilla_nerf_pe.image.photographs.shipped_photographs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from vanilla_nerf_pe.codec.baselines import baseline_codecs
+from vanilla_nerf_pe.codec.compress import CompressConfig, compress_image
+from vanilla_nerf_pe.codec.container import decode_image, read_file
+from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.core.image_io import centre_crop
+from vanilla_nerf_pe.core.metrics import psnr_uint8
+from vanilla_nerf_pe.image.analysis import image_ssim
+from vanilla_nerf_pe.image.outputs import make_output_dir, write_json, writing
+from vanilla_nerf_pe.image.photographs import load_photograph, shipped_photographs
+from vanilla_nerf_pe.image.progress import ProgressFactory
+
+#: COIN on Kodak, as published (Dupont et al. 2021, fig. 4; results.json of
+#: github.com/EmilienDupont/coin at commit 5a8d310): (bpp, PSNR in dB).
+COIN_KODAK: Tuple[Tuple[float, float], ...] = (
+    (0.0368, 22.408), (0.07361, 23.205), (0.1604, 24.6410833), (0.3074, 26.412125), (0.6109, 28.408), (1.209, 30.644),
+)
+
+
+@dataclass
+class RatePoint:
+    """One encoding of one image."""
+
+    codec: str
+    image: str
+    setting: str
+    """the codec's quality knob (quality, target dB, distance, or target bpp for ours)."""
+    bpp: float
+    psnr: float
+    ssim: float
+    encode_seconds: float
+    decode_seconds: float
+
+
+def score(decoded: np.ndarray, original: np.ndarray) -> Tuple[float, float]:
+    """(PSNR, SSIM) of two ``[H, W, C]`` uint8 images (the project's metrics)."""
+    decoded = decoded.reshape(original.shape)
+    a = torch.from_numpy(decoded.astype(np.float64) / 255.0).float()
+    b = torch.from_numpy(original.astype(np.float64) / 255.0).float()
+    return psnr_uint8(decoded, original), image_ssim(a, b)
+
+
+def baseline_curve(name: str, image: str, array: np.ndarray) -> List[RatePoint]:
+    """Every setting of baseline ``name`` on ``array [H, W, C]`` uint8, sorted by bpp."""
+    encode, decode, settings = baseline_codecs()[name]
+    pixels = array.shape[0] * array.shape[1]
+    points = []
+    for setting in settings:
+        start = time.perf_counter()
+        data = encode(array, setting)
+        encode_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        decoded = decode(data)
+        decode_seconds = time.perf_counter() - start
+        quality, similarity = score(decoded, array)
+        points.append(RatePoint(name, image, f"{setting:g}", 8.0 * len(data) / pixels, quality, similarity, encode_seconds, decode_seconds))
+    return sorted(points, key=lambda p: p.bpp)
+
+
+def value_at_rate(points: Sequence[RatePoint], bpp: float, metric: str = "psnr") -> Optional[float]:
+    """One image's ``metric`` at ``bpp``, linear in bpp between the two nearest points of its curve
+    (kept monotone: the best value at or below each rate); None outside the curve's range."""
+    ordered = sorted(points, key=lambda p: p.bpp)
+    if not ordered or not ordered[0].bpp <= bpp <= ordered[-1].bpp:
+        return None
+    rates = np.array([p.bpp for p in ordered])
+    values = np.maximum.accumulate(np.array([getattr(p, metric) for p in ordered]))
+    return float(np.interp(bpp, rates, values))
+
+
+def coin_psnr_at(bpp: float) -> float:
+    """COIN's published Kodak PSNR at ``bpp`` (linear between its points)."""
+    rates, values = zip(*COIN_KODAK)
+    if not rates[0] <= bpp <= rates[-1]:
+        raise InputError(f"COIN's published curve spans {rates[0]} to {rates[-1]} bpp, not {bpp}")
+    return float(np.interp(bpp, rates, values))
+
+
+def mean_at_rate(points: Sequence[RatePoint], bpp: float, metric: str = "psnr") -> Optional[float]:
+    """The mean over images of :func:`value_at_rate`; None when any image's curve misses the rate."""
+    by_image: Dict[str, List[RatePoint]] = {}
+    for p in points:
+        by_image.setdefault(p.image, []).append(p)
+    values = [value_at_rate(curve, bpp, metric) for curve in by_image.values()]
+    if not values or any(v is None for v in values):
+        return None
+    return float(np.mean(values))
+
+
+def save_rd_figure(path, points: Sequence[RatePoint], title: str, max_bpp: float = 1.5) -> None:
+    """PSNR and SSIM against bpp: each codec's mean over images on a common grid of rates (where
+    every image's curve reaches), ours as its mean points, COIN's published Kodak curve dashed."""
+    from vanilla_nerf_pe.image.figures import plt, save_figure
+
+    codecs = list(dict.fromkeys(p.codec for p in points))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    grid = np.linspace(0.02, max_bpp, 150)
+    for metric, ax in zip(("psnr", "ssim"), axes):
+        for codec in codecs:
+            mine = [p for p in points if p.codec == codec]
+            values = [(r, mean_at_rate(mine, r, metric)) for r in grid]
+            kept = [(r, v) for r, v in values if v is not None]
+            style = dict(linewidth=2.5, marker="o") if codec == "ours" else dict(linewidth=1.2)
+            if codec == "ours":
+                by_setting: Dict[str, List[RatePoint]] = {}
+                for p in mine:
+                    by_setting.setdefault(p.setting, []).append(p)
+                means = sorted((np.mean([p.bpp for p in ps]), np.mean([getattr(p, metric) for p in ps])) for ps in by_setting.values())
+                ax.plot(*zip(*means), label="ours (.vnpi)", color="black", **style)
+            elif kept:
+                ax.plot(*zip(*kept), label=codec, **style)
+        if metric == "psnr":
+            ax.plot(*zip(*COIN_KODAK), "--", color="gray", label="COIN (Kodak, published)")
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
+        ax.set_xlim(0, max_bpp)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)
+
+
+def rd_images(paths: Sequence[Path], crop: int) -> Dict[str, np.ndarray]:
+    """The images of a run, by name: each file or shipped photograph of ``paths`` (default: the
+    shipped set), centre-cropped to ``crop x crop`` (0: uncropped); ``[H, W, C]`` uint8."""
+    if crop < 0:
+        raise InputError(f"--crop must be >= 0, got {crop}")
+    if not paths:
+        return shipped_photographs(crop)
+    images = {}
+    for path in paths:
+        array = load_photograph(path)
+        images[path.stem] = centre_crop(array, crop) if crop else array
+    if len(images) != len(paths):
+        raise InputError("two IMAGES have the same file name; rd names them by it")
+    return images
+
+
+def check_rd_options(rates: Sequence[float], baselines: Sequence[str]) -> None:
+    """An :class:`InputError` for a rate that is not positive or a baseline that is not known."""
+    if not rates or any(r <= 0 for r in rates):
+        raise InputError(f"--rates must be > 0, got {tuple(rates)}")
+    unknown = [b for b in baselines if b not in baseline_codecs()]
+    if unknown:
+        raise InputError(f"--baselines {unknown}: choose from {', '.join(baseline_codecs())}")
+
+
+def ours_point(name: str, array: np.ndarray, config: CompressConfig, folder: Path, device: str = "cpu",
+               progress: Optional[ProgressFactory] = None) -> RatePoint:
+    """Our codec on ``array [H, W, C]`` uint8 at ``config.bpp``: the file ``folder/NAME_RATEbpp.vnpi``
+    and its record (``.json``: encoding seconds, each coder's bytes, the options) are written, or
+    reused when both are there; the file is then read back, decoded (timed) and scored."""
+    stem = f"{name}_{config.bpp:g}bpp"  # not Path.with_suffix: the rate's decimal point is no suffix
+    vnpi, record = folder / f"{stem}.vnpi", folder / f"{stem}.json"
+    if vnpi.is_file() and record.is_file():
+        encode_seconds = json.loads(record.read_text())["encode_seconds"]
+    else:
+        image = torch.from_numpy(array.astype("float32") / 255.0)
+        image = image[..., None] if image.ndim == 2 else image
+        result = compress_image(image, config, device=device, progress=progress)
+        encode_seconds = result.encode_seconds
+        with writing(vnpi):
+            vnpi.write_bytes(result.encoded.data)
+        write_json({"encode_seconds": encode_seconds, "coder_bytes": result.coder_bytes, "config": dataclasses.asdict(config)}, record)
+    data = read_file(vnpi)
+    start = time.perf_counter()
+    decoded = decode_image(data)
+    decode_seconds = time.perf_counter() - start
+    quality, similarity = score(decoded, array)
+    bpp = 8.0 * len(data) / (array.shape[0] * array.shape[1])
+    return RatePoint("ours", name, f"{config.bpp:g}", bpp, quality, similarity, encode_seconds, decode_seconds)
+
+
+def run_rd(images: Dict[str, np.ndarray], output: Path, rates: Sequence[float], baselines: Sequence[str], config: CompressConfig,
+           ours: bool = True, device: str = "cpu", progress: Optional[ProgressFactory] = None,
+           log: Callable[[str], None] = lambda line: None) -> List[RatePoint]:
+    """Every point of every codec on every image: each of ``baselines`` over its settings and, with
+    ``ours``, our codec (``config`` at each of ``rates``; files kept in ``output/ours``). ``log``
+    gets a line per image and per file of ours."""
+    check_rd_options(rates, baselines)
+    make_output_dir(output / "ours")
+    points: List[RatePoint] = []
+    for name, array in images.items():
+        for codec in baselines:
+            points += baseline_curve(codec, name, array)
+        log(f"rd: {name} ({array.shape[1]}x{array.shape[0]}): baselines done")
+        if not ours:
+            continue
+        for rate in sorted(rates):
+            point = ours_point(name, array, dataclasses.replace(config, bpp=rate), output / "ours", device, progress)
+            points.append(point)
+            log(f"rd: {name} ours at {rate:g}: {point.bpp:.3f} bpp, {point.psnr:.2f} dB, SSIM {point.ssim:.3f}, "
+                f"encoded in {point.encode_seconds:.0f} s, decoded in {point.decode_seconds:.2f} s")
+    return points
+
+
+def rd_table(points: Sequence[RatePoint], rate: float) -> List[str]:
+    """Markdown rows: each codec's mean PSNR and SSIM at ``rate`` and its mean seconds per file."""
+
+    def cell(value, fmt):
+        return format(value, fmt) if value is not None else "n/a (curve does not reach)"
+
+    ours_at_rate = [p for p in points if p.codec == "ours" and p.setting == f"{rate:g}"]
+    same = f"mean PSNR at our {rate:g}-bpp files' rates ({np.mean([p.bpp for p in ours_at_rate]):.3f} bpp on average)" if ours_at_rate else ""
+    rows = [
+        f"| codec | mean PSNR at {rate:g} bpp | mean SSIM at {rate:g} bpp | {same} | encode s per file (mean) | decode s per file (mean) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for codec in dict.fromkeys(p.codec for p in points):
+        mine = [p for p in points if p.codec == codec]
+        at_ours = [value_at_rate([p for p in mine if p.image == o.image], o.bpp) for o in ours_at_rate]
+        rows.append(
+            f"| {codec} | {cell(mean_at_rate(mine, rate), '.2f')} | {cell(mean_at_rate(mine, rate, 'ssim'), '.3f')} | "
+            f"{cell(float(np.mean(at_ours)) if at_ours and None not in at_ours else None, '.2f')} | "
+            f"{sum(p.encode_seconds for p in mine) / len(mine):.3g} | {sum(p.decode_seconds for p in mine) / len(mine):.3g} |"
+        )
+    coin_same = np.mean([coin_psnr_at(o.bpp) for o in ours_at_rate]) if ours_at_rate else None
+    rows.append(f"| COIN (published, Kodak 768x512, not this set) | {coin_psnr_at(rate):.2f} | | {cell(coin_same, '.2f')} | | |")
+    return rows
+
+
+def write_rd(output: Path, points: Sequence[RatePoint], images: Dict[str, np.ndarray], crop: int, report_rate: float) -> str:
+    """``rd_table.md`` (:func:`rd_table` at ``report_rate``), ``rd.png`` and ``rd.json`` in ``output``; returns the table."""
+    table = "\n".join(rd_table(points, report_rate)) + "\n"
+    with writing(output):
+        (output / "rd_table.md").write_text(table)
+        size = next(iter(images.values())).shape
+        save_rd_figure(output / "rd.png", points, f"{', '.join(images)} ({size[1]}x{size[0]} crops): mean over images")
+    write_json({"images": list(images), "crop": crop, "report_rate": report_rate, "coin_kodak": COIN_KODAK,
+                "points": [dataclasses.asdict(p) for p in points]}, output / "rd.json")
+    return table
+
+
+__all__ = [
+    "COIN_KODAK",
+    "RatePoint",
+    "baseline_curve",
+    "check_rd_options",
+    "coin_psnr_at",
+    "mean_at_rate",
+    "ours_point",
+    "rd_images",
+    "rd_table",
+    "run_rd",
+    "save_rd_figure",
+    "score",
+    "value_at_rate",
+    "write_rd",
+]
