@@ -271,12 +271,12 @@ def markdown(rows: List[Dict[str, Any]], header: str) -> str:
     lines = [
         header,
         "",
-        "| run | iterations | rays/s | MLP evals/ray | peak memory | test PSNR | test SSIM | time to 20 dB | time to 25 dB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | iterations | steps/s | rays/s | MLP evals/ray | peak memory | test PSNR | test SSIM | time to 20 dB | time to 25 dB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['run']}{' (' + r['mlp_dtype'] + ')' if r.get('mlp_dtype', 'float32') != 'float32' else ''} | {r['iterations']} | {r['rays_per_second']:.0f} | {r['evaluations_per_ray']:.0f} | "
+            f"| {r['run']}{' (' + r['mlp_dtype'] + ')' if r.get('mlp_dtype', 'float32') != 'float32' else ''} | {r['iterations']} | {r['iterations'] / max(r['seconds'], 1e-9):.1f} | {r['rays_per_second']:.0f} | {r['evaluations_per_ray']:.0f} | "
             f"{r['peak_memory_mb']:.0f} MB | {r['psnr']:.2f} | {r['ssim']:.3f} | {t(r['time_to_20db'])} | {t(r['time_to_25db'])} |"
         )
     return "\n".join(lines) + "\n"
@@ -340,25 +340,27 @@ def field_throughput(
     return {"samples_per_second": num_samples / best, "gflops": num_samples * flops / best / 1e9}
 
 
-def throughput_summary(device: str, variants: bool = False) -> str:
-    """This machine's float32 matmul peak and vanilla-nerf-pe-fast's field throughput at the preset's
+def throughput_summary(device: str, variants: bool = False, method: str = "vanilla-nerf-pe-fast") -> str:
+    """This machine's float32 matmul peak and ``method``'s field throughput at the preset's
     precision, measured now, in one sentence; with ``variants`` also float32, bfloat16 and
     torch.compile (float32) separately."""
     from nerfstudio.configs.method_configs import all_methods
 
     from vanilla_nerf_pe.core.precision import resolve_precision
 
+    if method not in all_methods or not hasattr(all_methods[method].pipeline.model, "network"):
+        method = "vanilla-nerf-pe-fast"  # a peer's run (nerfacto): measure our fast field
     peak = matmul_peak_gflops(device)
-    cfg = all_methods["vanilla-nerf-pe-fast"].pipeline.model
+    cfg = all_methods[method].pipeline.model
     dtype = dtype_name(resolve_precision(cfg.precision, cfg.network.kind == "siren", torch.device(device)))
     # Untimed: the process's first field runs ~30% slower (fresh memory pages, kernel set-up).
-    field_throughput("vanilla-nerf-pe-fast", device, repeats=2)
+    field_throughput(method, device, repeats=2)
 
     def sentence(label: str, **kwargs: Any) -> str:
-        r = field_throughput("vanilla-nerf-pe-fast", device, **kwargs)
+        r = field_throughput(method, device, **kwargs)
         return f"{label}: {r['samples_per_second']:,.0f} samples/s, {r['gflops']:.0f} GFLOP/s ({r['gflops'] / peak:.2f} of the peak)"
 
-    parts = [sentence(f"vanilla-nerf-pe-fast's field, forward + backward, {dtype} (precision {cfg.precision})")]
+    parts = [sentence(f"{method}'s field, forward + backward, {dtype} (precision {cfg.precision})")]
     if variants:
         parts += [sentence(p, precision=p) for p in ("float32", "bfloat16")]
         parts.append(sentence("float32 under torch.compile", precision="float32", use_compile=True))
@@ -448,7 +450,7 @@ def main() -> None:
     scene = args.data.name + (f" images_{args.downscale_factor}" if args.downscale_factor else "")
     header = (
         f"{scene}, {args.budget:.0f} s of training per run, {args.num_views} test views, {device_name}, "
-        f"{time.strftime('%Y-%m-%d')}. {throughput_summary(args.device)}"
+        f"{time.strftime('%Y-%m-%d')}. {throughput_summary(args.device, method=parse_run(runs[0])[0] if runs else 'vanilla-nerf-pe-fast')}"
     )
     table = markdown(rows, header)
     (args.output_dir / "results.md").write_text(table)

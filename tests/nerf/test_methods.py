@@ -23,7 +23,7 @@ def test_entry_points_registered():
     """Every method of METHODS is registered with nerfstudio, under the module nerfstudio loads it from."""
     entry = {ep.name: ep for ep in entry_points(group="nerfstudio.method_configs")}
     assert set(METHODS) == {
-        "vanilla-nerf-pe", "vanilla-nerf-pe-quick", "vanilla-nerf-pe-fast", "vanilla-nerf-siren",
+        "vanilla-nerf-pe", "vanilla-nerf-pe-quick", "vanilla-nerf-pe-fast", "vanilla-nerf-pe-gpu", "vanilla-nerf-siren",
         "vanilla-nerf-pe-forward-facing", "vanilla-nerf-pe-360",
     }
     from nerfstudio.configs.method_configs import all_descriptions, all_methods
@@ -58,10 +58,12 @@ def test_paper_defaults():
 
 
 def test_cpu_presets_default_to_auto_precision():
-    """bfloat16 where the CPU has it natively (issue 15); the paper's preset stays float32."""
+    """bfloat16 where the CPU has it natively (issue 15); the paper's preset stays float32, and so
+    does the GPU preset (bfloat16 autocast was slower than float32 on an H200)."""
     precision = {name: spec.config.pipeline.model.precision for name, spec in METHODS.items()}
     assert precision == {
         "vanilla-nerf-pe": "float32", "vanilla-nerf-pe-quick": "auto", "vanilla-nerf-pe-fast": "auto", "vanilla-nerf-siren": "auto",
+        "vanilla-nerf-pe-gpu": "float32",
         "vanilla-nerf-pe-forward-facing": "auto", "vanilla-nerf-pe-360": "auto",
     }
 
@@ -117,3 +119,50 @@ def test_fast_preset_keeps_blender_alpha_for_a_random_training_background(tiny_s
     pipeline = config.pipeline.setup(device="cpu", test_mode="val", world_size=1, local_rank=0)
     assert pipeline.datamanager.train_dataset.metadata["images_have_alpha"] is random_in_training
     assert pipeline.model.random_training_background is random_in_training
+
+
+def test_gpu_preset_is_the_fast_preset_scaled_up_with_a_step_schedule():
+    """vanilla-nerf-pe-gpu: the paper's field on the occupancy grid, a finer grid and step, 2^18
+    samples per step, TF32, and a schedule that is a number of steps (the decay ends at the last)."""
+    from vanilla_nerf_pe.nerf.cuda_trainer import CUDATrainerConfig
+
+    config = METHODS["vanilla-nerf-pe-gpu"].config
+    model = config.pipeline.model
+    net = model.network
+    assert isinstance(config, CUDATrainerConfig) and not isinstance(METHODS["vanilla-nerf-pe-fast"].config, CUDATrainerConfig)
+    assert (net.kind, net.num_layers, net.width, net.skip_connections, net.pe_num_frequencies) == ("pe", 8, 256, (4,), 10)
+    assert model.sampler == "occupancy" and model.color_width == 128 and model.random_background_in_training
+    assert (model.occupancy.grid_resolution, model.occupancy.render_step_size) == (128, 0.005)
+    assert (model.precision, model.cuda_matmul_precision, model.compile_field) == ("float32", "high", False)
+    assert config.pipeline.target_num_samples == 1 << 18
+    scheduler = config.optimizers["fields"]["scheduler"]
+    assert scheduler.max_steps == config.max_num_iterations == 15_000
+    assert (config.optimizers["fields"]["optimizer"].lr, scheduler.lr_final) == (1e-3, 1e-4)
+
+
+@pytest.mark.parametrize("device_type, cuda_available, reason", [
+    ("cuda", False, "this machine has no CUDA device"), ("cpu", True, "--machine.device-type is cpu"), ("cpu", False, "no CUDA device"),
+])
+def test_check_cuda_refuses_without_cuda_and_names_the_cpu_presets(device_type, cuda_available, reason):
+    from vanilla_nerf_pe.core.errors import InputError
+    from vanilla_nerf_pe.nerf.cuda_trainer import check_cuda
+
+    with pytest.raises(InputError, match=reason) as raised:
+        check_cuda("vanilla-nerf-pe-gpu", device_type, cuda_available)
+    assert "vanilla-nerf-pe-fast" in str(raised.value) and "\n" not in str(raised.value)
+    check_cuda("vanilla-nerf-pe-gpu", "cuda", True)  # nothing to refuse
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
+def test_ns_train_of_the_gpu_preset_stops_in_one_line_without_cuda(tiny_scene, tmp_path):
+    import subprocess
+
+    from tests.conftest import cli_env
+
+    proc = subprocess.run(
+        ["ns-train", "vanilla-nerf-pe-gpu", "--vis", "tensorboard", "--output-dir", str(tmp_path), "blender-data", "--data", str(tiny_scene)],
+        env=cli_env(), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("vanilla-nerf-pe: error: vanilla-nerf-pe-gpu is sized for a CUDA GPU")
+    assert "Traceback" not in proc.stderr

@@ -83,6 +83,12 @@ class NeRFField(nn.Module):
             self.feature_head = nn.Linear(width, width)
             self.color_mlp = MLP(width + self.direction_encoding.get_out_dim(), 1, color_width, out_dim=3)
 
+    def compile_networks(self, backend: str = "inductor") -> None:
+        """Run the density and feature pass through ``torch.compile`` (dynamic shapes: packed
+        sampling changes the sample count at every step). The parameters and the state dict stay
+        the field's own; only the function that evaluates them is replaced, for this instance."""
+        self._density_and_feature = torch.compile(self._density_and_feature, dynamic=True, backend=backend)  # type: ignore[method-assign]
+
     def compute_dtype(self, device: torch.device) -> torch.dtype:
         """The dtype of this field's matrix products on ``device`` (``precision`` resolved)."""
         return resolve_precision(self.precision, self.network.sine_activations, device)  # type: ignore[arg-type]

@@ -4,6 +4,8 @@
   4096 rays per batch, 64 coarse + 128 fine samples, 8x256 MLPs, positional encoding L = 10 / 4.
 - ``vanilla-nerf-pe-quick``: the same model, smaller, for a recognisable ``lego_100`` on a laptop CPU.
 - ``vanilla-nerf-pe-fast``: the small model with the occupancy-grid sampler and a dynamic batch.
+- ``vanilla-nerf-pe-gpu``: the fast preset scaled up for a CUDA GPU (the paper's field, a finer
+  grid, a larger batch); stops at start without CUDA.
 - ``vanilla-nerf-siren``: a SIREN field with the occupancy-grid sampler.
 - ``vanilla-nerf-pe-forward-facing`` and ``vanilla-nerf-pe-360``: the small field with proposal
   sampling for real captures, in NDC and in mip-NeRF 360's contraction.
@@ -18,7 +20,7 @@ docs/benchmarks.md; each choice below says why it was made.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Type
 
 from nerfstudio.configs.base_config import ViewerConfig
 from nerfstudio.data.dataparsers.base_dataparser import DataParserConfig
@@ -31,6 +33,7 @@ from nerfstudio.plugins.types import MethodSpecification
 
 from vanilla_nerf_pe.core.network import CoordinateNetworkConfig
 from vanilla_nerf_pe.nerf.pipelines import DataParallelDynamicBatchPipelineConfig, DataParallelPipelineConfig
+from vanilla_nerf_pe.nerf.cuda_trainer import CUDATrainerConfig
 from vanilla_nerf_pe.nerf.data import CheckedDataManagerConfig
 from vanilla_nerf_pe.nerf.llff import LLFFDataParserConfig
 from vanilla_nerf_pe.nerf.model import VanillaNeRFPEModelConfig, nerf_network
@@ -50,6 +53,8 @@ def nerf_trainer_config(
     adam_eps: float = 1e-8,
     target_samples_per_batch: Optional[int] = None,
     dataparser: Optional[DataParserConfig] = None,
+    trainer: Type[TrainerConfig] = TrainerConfig,
+    viewer_rays_per_chunk: int = 4096,
 ) -> TrainerConfig:
     """A TrainerConfig for our model on nerfstudio's Blender dataparser and datamanager (with our input checks).
 
@@ -57,7 +62,8 @@ def nerf_trainer_config(
     of rays of the next batch is chosen so that the field renders about that many samples (with the
     occupancy sampler a ray costs from 0 to hundreds of samples); ``rays_per_batch`` is then only
     the evaluation batch. Both pipelines are nerfstudio's, made data-parallel on CPU as well
-    (:mod:`vanilla_nerf_pe.nerf.pipelines`).
+    (:mod:`vanilla_nerf_pe.nerf.pipelines`). ``trainer``: nerfstudio's TrainerConfig, or
+    :class:`~vanilla_nerf_pe.nerf.cuda_trainer.CUDATrainerConfig` for a preset sized for a GPU.
     """
     datamanager = CheckedDataManagerConfig(
         dataparser=dataparser if dataparser is not None else BlenderDataParserConfig(),
@@ -70,7 +76,7 @@ def nerf_trainer_config(
         pipeline = DataParallelDynamicBatchPipelineConfig(
             datamanager=datamanager, model=model, target_num_samples=target_samples_per_batch, max_num_samples_per_ray=256
         )
-    return TrainerConfig(
+    return trainer(
         method_name=method_name,
         max_num_iterations=max_num_iterations,
         steps_per_eval_batch=steps_per_eval_image,
@@ -85,7 +91,7 @@ def nerf_trainer_config(
                 "scheduler": NeRFDecaySchedulerConfig(lr_final=lr_final, max_steps=max_num_iterations),
             }
         },
-        viewer=ViewerConfig(num_rays_per_chunk=4096),
+        viewer=ViewerConfig(num_rays_per_chunk=viewer_rays_per_chunk),
         vis="viewer",
     )
 
@@ -173,6 +179,38 @@ def occupancy_grid_method(
     )
 
 
+def gpu_method(method_name: str, max_num_iterations: int = 15_000) -> TrainerConfig:
+    """The occupancy-grid preset scaled up for a CUDA GPU: the paper's 8 x 256 field with L = 10,
+    a 128^3 grid and a marching step of 0.005 (Blender's 400- and 800-pixel images have pixels
+    four to eight times smaller than lego_100's), a dynamic batch of 2^18 samples (at most 8192
+    rays, the pipeline's bound), TensorFloat-32 matrix products, Adam 1e-3 decaying to 1e-4.
+    The schedule is a number of steps, the same on every card: the time it takes on each card
+    measured is in docs/benchmarks.md. Without CUDA it stops at start (CUDATrainerConfig)."""
+    return nerf_trainer_config(
+        method_name,
+        VanillaNeRFPEModelConfig(
+            sampler="occupancy",
+            network=nerf_network(),
+            color_width=128,
+            precision="float32",
+            cuda_matmul_precision="high",
+            occupancy=OccupancySamplerConfig(grid_resolution=128, render_step_size=0.005),
+            random_background_in_training=True,
+            eval_num_rays_per_chunk=1 << 16,
+        ),
+        rays_per_batch=4096,
+        max_num_iterations=max_num_iterations,
+        steps_per_eval_image=1000,
+        steps_per_save=2000,
+        lr=1e-3,
+        lr_final=1e-4,
+        target_samples_per_batch=1 << 18,
+        dataparser=BlenderDataParserConfig(alpha_color=None),
+        trainer=CUDATrainerConfig,
+        viewer_rays_per_chunk=1 << 16,
+    )
+
+
 vanilla_nerf_pe_fast = MethodSpecification(
     # 6500 iterations: the schedule ends just after a ten-minute run of a 2-core CPU with bfloat16 MLPs; 256
     # marching steps (0.0203 on Blender's box, under lego_100's pixel footprint): twice the rays of 512 for the
@@ -181,6 +219,11 @@ vanilla_nerf_pe_fast = MethodSpecification(
         "vanilla-nerf-pe-fast", small_network(), max_num_iterations=6500, random_background=True, num_marching_steps=256
     ),
     description="vanilla-nerf-pe with an occupancy grid: the PE field evaluated only in occupied space, packed rendering, early termination.",
+)
+
+vanilla_nerf_pe_gpu = MethodSpecification(
+    config=gpu_method("vanilla-nerf-pe-gpu"),
+    description="vanilla-nerf-pe-fast scaled up for a CUDA GPU: the paper's 8x256 PE field, a 128^3 occupancy grid, 2^18 samples per step.",
 )
 
 vanilla_nerf_siren = MethodSpecification(
@@ -229,7 +272,10 @@ vanilla_nerf_pe_360 = MethodSpecification(
 
 METHODS = {
     spec.config.method_name: spec
-    for spec in (vanilla_nerf_pe, vanilla_nerf_pe_quick, vanilla_nerf_pe_fast, vanilla_nerf_siren, vanilla_nerf_pe_forward_facing, vanilla_nerf_pe_360)
+    for spec in (
+        vanilla_nerf_pe, vanilla_nerf_pe_quick, vanilla_nerf_pe_fast, vanilla_nerf_pe_gpu, vanilla_nerf_siren,
+        vanilla_nerf_pe_forward_facing, vanilla_nerf_pe_360,
+    )
 }
 
 

@@ -136,6 +136,13 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     """options of the occupancy-grid sampler."""
     distortion_loss_mult: float = 0.0
     """weight of mip-NeRF 360's distortion loss on the final weights (0: off; dense samplers only)."""
+    compile_field: bool = False
+    """run every field's density and feature pass through ``torch.compile`` (dynamic shapes). Off by
+    default: compiling costs minutes on a CPU before the first step; the GPU preset turns it on."""
+    cuda_matmul_precision: Literal["highest", "high"] = "highest"
+    """float32 matrix products on a CUDA device: "highest" (IEEE float32) or "high" (TensorFloat-32
+    on Ampere and newer cards), set with ``torch.set_float32_matmul_precision`` when training starts
+    on CUDA. Nothing changes on a CPU."""
     collapse_check_step: int = 500
     """end of the warm-up after which a training whose mean accumulated opacity (moving average over
     the training batches) is below collapse_min_accumulation stops as collapsed to an empty scene
@@ -203,10 +210,13 @@ class VanillaNeRFPEModel(Model):
 
         def make_field(num_layers: Optional[int] = None, width: Optional[int] = None, color: bool = True) -> NeRFField:
             network = dataclasses.replace(cfg.network, num_layers=num_layers or cfg.network.num_layers, width=width or cfg.network.width)
-            return NeRFField(
+            new_field = NeRFField(
                 network, cfg.direction_frequencies, cfg.color_width if color else None,
                 cfg.density_activation, cfg.density_bias, cfg.rgb_padding, cfg.precision,
             )
+            if cfg.compile_field:
+                new_field.compile_networks()
+            return new_field
 
         # the datamanager says whether the training images keep their alpha (vanilla_nerf_pe.nerf.data)
         self.random_training_background = cfg.random_background_in_training and bool(metadata.get("images_have_alpha", False))
@@ -226,6 +236,9 @@ class VanillaNeRFPEModel(Model):
         trainer = training_callback_attributes.trainer if training_callback_attributes is not None else None
         # "auto" depends on the machine: say what it became, since config.yml only says "auto".
         dtype = dtype_name(self.field.compute_dtype(self.device))
+        if self.device.type == "cuda":
+            torch.set_float32_matmul_precision(self.config.cuda_matmul_precision)
+            dtype += f", float32 matrix products at precision {self.config.cuda_matmul_precision!r}"
         CONSOLE.print(f"vanilla-nerf-pe: field MLPs in {dtype} (--pipeline.model.precision {self.config.precision}, {self.device.type})")
         return self.guard.callbacks(trainer, self.parameters) + self.sampler.training_callbacks(self.field, self.space)
 
