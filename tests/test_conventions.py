@@ -24,7 +24,7 @@ def raised_builtins_and_asserts(path: Path) -> list:
             exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
             if isinstance(exc, ast.Name) and exc.id in BUILTIN_ERRORS:
                 found.append(f"{path.name}:{node.lineno}: raise {exc.id}")
-    return found
+    return sorted(found, key=lambda item: int(item.split(":")[1]))
 
 
 def test_every_deliberate_error_is_the_packages_and_no_check_is_an_assert():

@@ -30,14 +30,8 @@ from vanilla_nerf_pe.image.fit import fit, render
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "image"
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """These networks are tiny: intra-op threads on a shared, busy CPU slow them down more than they
-    help, so this module runs single-threaded and restores the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# These networks are tiny: intra-op threads on a shared, busy CPU slow them down more than they help.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 # --------------------------------------------------------------------------
 # Encodings and SIREN

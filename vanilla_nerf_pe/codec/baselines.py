@@ -64,7 +64,7 @@ def baseline_codecs() -> Dict[str, Tuple[Callable, Callable, Sequence[float]]]:
     """``name -> (encode(array, setting) -> bytes, decode(bytes) -> array, settings)`` of the baselines."""
     return {
         # optimize: Huffman tables fitted to the image (libjpeg two-pass mode), much smaller files
-        # than the standard tables at these rates (README): the fair JPEG.
+        # than the standard tables at these rates (docs/benchmarks.md): the fair JPEG.
         "JPEG 4:4:4": (*_pillow("JPEG", subsampling=0, optimize=True), (1, 3, 5, 7, 9, 12, 18, 25, 35, 50, 70, 90)),
         "JPEG 4:2:0": (*_pillow("JPEG", subsampling=2, optimize=True), (1, 3, 5, 7, 9, 12, 18, 25, 35, 50, 70, 90)),
         "WebP": (*_pillow("WEBP", method=6), (0, 5, 10, 20, 35, 50, 70, 90)),

@@ -40,17 +40,17 @@ class CompressConfig:
     bits: int = 8
     """k: bits per quantised weight (2..16)."""
     bias_bits: int = 12
-    """bits per quantised bias (2..16): a SIREN's bias errors are multiplied by omega_0 (see README)."""
+    """bits per quantised bias (2..16): a SIREN's bias errors are multiplied by omega_0 (docs/codec.md)."""
     first_layer_bits: int = 12
     """bits of a SIREN's first weight matrix (2..16): omega_0 times its weights are the network's
-    frequencies, and an 8-bit step there costs more than all the other weights together (README)."""
+    frequencies, and an 8-bit step there costs more than all the other weights together (docs/codec.md)."""
     coder: str = "best"
     """entropy coder of the symbols: ans, lzma, raw, or best (the smallest of the three)."""
     kind: str = "siren"
     """network kind (COIN: siren)."""
     siren_first_omega_0: float = 15.0
     """a SIREN's omega_0 of the first layer (its initial frequency range; Sitzmann et al. and COIN:
-    30). On the shipped crops 15 fits better than 30 (README)."""
+    30). On the shipped crops 15 fits better than 30 (docs/codec.md)."""
     num_layers: Optional[int] = None
     """hidden layers; default: chosen with the width for --bpp."""
     width: Optional[int] = None
@@ -65,7 +65,7 @@ class CompressConfig:
     """the float fit's learning rate at its last step (cosine decay from --lr)."""
     qat_steps: int = 0
     """steps of quantisation-aware fine-tuning (straight-through estimator) after the float fit;
-    0 by default: with the first layer at --first-layer-bits it did not pay (README)."""
+    0 by default: with the first layer at --first-layer-bits it did not pay (docs/codec.md)."""
     qat_lr: float = 1e-4
     """learning rate of the quantisation-aware fine-tuning."""
     seed: int = 0

@@ -28,7 +28,7 @@ ROUGH_DEPTH = 10
 #: The widest network :func:`architecture_for_rate` considers.
 MAX_WIDTH = 1023
 #: What the rate search assumes before it has two points of its own: dB gained per doubling of
-#: the rate (about what SIREN files of the shipped photographs gain; README).
+#: the rate (about what SIREN files of the shipped photographs gain: docs/codec.md, "What the defaults rest on").
 DB_PER_RATE_DOUBLING = 2.5
 
 
