@@ -108,6 +108,14 @@ class SceneSpace(nn.Module):
         line of detail for the console."""
         raise NotImplementedError
 
+    @classmethod
+    def camera_to_worlds(cls, cameras: Any) -> Tensor:
+        """The training cameras' poses [N, 3, 4] (float32, CPU), which this kind is built from;
+        :class:`InputError` without cameras."""
+        if cameras is None:
+            raise InputError(f"--pipeline.model.scene {cls.name} needs the training cameras")
+        return cameras.camera_to_worlds.detach().float().cpu()
+
     # rays ----------------------------------------------------------------------------------------
     def rays(self, origins: Tensor, directions: Tensor) -> SceneRays:
         """World rays [R, 3] (unit directions) as :class:`SceneRays`, float32 (the viewer's cameras
@@ -263,9 +271,7 @@ class ForwardFacingSpace(LinearSpace):
 
     @classmethod
     def from_cameras(cls, aabb, cameras, metadata, unbounded_far, collider_near_far):
-        if cameras is None:
-            raise InputError("--pipeline.model.scene forward-facing needs the training cameras")
-        frame = space.average_pose(cameras.camera_to_worlds.detach().float().cpu())
+        frame = space.average_pose(cls.camera_to_worlds(cameras))
         intrinsics = (float(cameras.fx[0]), float(cameras.fy[0]), float(2 * cameras.cx[0]), float(2 * cameras.cy[0]))
         ndc_near = float(metadata.get("ndc_near_plane", 1.0))
         return cls(frame, intrinsics, ndc_near), f"NDC of the average camera, near plane {ndc_near:.3g}"
@@ -298,9 +304,7 @@ class UnboundedSpace(SceneSpace):
 
     @classmethod
     def from_cameras(cls, aabb, cameras, metadata, unbounded_far, collider_near_far):
-        if cameras is None:
-            raise InputError("--pipeline.model.scene unbounded needs the training cameras")
-        c2w = cameras.camera_to_worlds.detach().float().cpu()
+        c2w = cls.camera_to_worlds(cameras)
         origins, forwards = c2w[:, :3, 3], -c2w[:, :3, 2]
         center = space.focus_point(origins.double(), forwards.double()).float()
         spread = float((origins - origins.mean(0)).norm(dim=-1).max())
