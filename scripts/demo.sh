@@ -3,11 +3,11 @@
 # the scene, train vanilla-nerf-pe-fast (the occupancy-grid method), render a video with ns-render
 # (the grid skips empty space there too), score 5 test views and write a side-by-side PNG
 # (ground truth | render | depth, a row per view) beside the video. It fails if the mean PSNR is
-# below MIN_PSNR (the README says how the threshold was set).
+# below MIN_PSNR (docs/benchmarks.md, "The demo", says how the threshold was set).
 #
 # ITERS=N shortens the run, FRAMES_PER_VIEW the video and RENDER_DOWNSCALE its frame size (tests/test_demo.py),
 # MIN_PSNR sets the check;
-# the paper's preset is `vanilla-nerf-pe` (README, "Training on Lego").
+# the paper's preset is `vanilla-nerf-pe` (docs/training.md, "Training on Lego").
 set -euo pipefail
 DATA=${DATA:-data/demo}
 OUT=${OUT:-outputs}

@@ -1,4 +1,4 @@
-"""The README's viewer screenshot: nerfstudio's viewer showing vanilla-nerf-pe-fast during training,
+"""The viewer screenshot of docs/training.md: nerfstudio's viewer showing vanilla-nerf-pe-fast during training,
 seen from one of the training cameras, in headless Chromium.
 
 Trains in this process with the viewer on a loopback port and no browser for ``--seconds``, then

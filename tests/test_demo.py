@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The shortened demo this test runs (600 iterations, one video frame per test view at half
 # the resolution, 50x50: the video is not what the threshold checks), and its
-# threshold: about 20 dB measured for it (README, "The demo"), less a margin for other CPUs and float32.
+# threshold: about 20 dB measured for it (docs/benchmarks.md, "The demo"), less a margin for other CPUs and float32.
 TEST_ITERS = 600
 TEST_MIN_PSNR = 18.0
 

@@ -5,7 +5,7 @@ the same seed, iterations, rays and samples; the only difference is the position
 (the preset's L = 8 against L = 0, raw xyz). PSNR is measured on training views: the claim is
 about what the MLP can represent (spectral bias, Tancik et al. 2020), and after a few hundred
 iterations held-out views are still dominated by background floaters. The thresholds come from
-measurements on this project's 2-core CPU machine (see the README).
+measurements on this project's 2-core CPU machine (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 ITERATIONS = 800
 RAYS = 512
-PE_MIN_PSNR = 18.5  # measured 19.3 dB (README "Measured numbers")
+PE_MIN_PSNR = 18.5  # measured 19.3 dB (docs/benchmarks.md)
 RAW_MARGIN = 2.0  # measured 16.4 dB for raw xyz, 2.9 dB below
 
 

@@ -10,7 +10,7 @@ A second test presses Ctrl-C while the viewer renders its first, full-resolution
 model (minutes on a CPU, under nerfstudio's training lock): training must still end with a
 checkpoint within a minute.
 
-Set ``VNP_VIEWER_SCREENSHOT=path.png`` to keep the training-time screenshot (the README's figure).
+Set ``VNP_VIEWER_SCREENSHOT=path.png`` to keep the training-time screenshot (the figure in docs/training.md).
 """
 
 from __future__ import annotations
