@@ -87,7 +87,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Literal, Tuple, Union
+from typing import Annotated, Literal, Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -596,7 +596,8 @@ def main(argv=None) -> None:
         num_test: int = SceneConfig.num_test,
         seed: int = SceneConfig.seed,
         supersample: int = SceneConfig.supersample,
-        num_views: int = 24,
+        num_views: Optional[int] = None,
+        video: bool = False,
     ) -> Tuple[Path, object]:
         """Render a procedural demo scene to OUT_DIR: the bounded object scene in the NeRF-synthetic
         (Blender) layout, or a capture-like scene (forward-facing: LLFF layout; unbounded:
@@ -612,13 +613,24 @@ def main(argv=None) -> None:
             num_test: Number of test views (orbit at 30 degrees elevation).
             seed: Seed of the random train/val camera poses.
             supersample: Anti-aliasing with supersample x supersample rays per pixel.
-            num_views: Number of views of the capture kinds (held-out views are chosen by the dataparser).
+            num_views: Number of views of the capture kinds (held-out views are chosen by the
+                dataparser); default 24, a video's frames 60.
+            video: with --kind unbounded: an orbit as a phone video (video.mp4) with per-frame
+                exposure, white balance and motion blur, its frames, their true poses
+                (transforms.json) and clean frames (vanilla_nerf_pe.lab.capture_video).
         """
+        if video:
+            from vanilla_nerf_pe.lab.capture_video import VideoConfig
+
+            if kind != "unbounded":
+                raise InputError(f"--video renders an orbit of the unbounded scene: use it with --kind unbounded, not {kind}")
+            return out_dir, VideoConfig(width=resolution if resolution != SceneConfig.resolution else VideoConfig.width,
+                                        num_frames=num_views or VideoConfig.num_frames, seed=seed, supersample=supersample)
         if kind != "bounded":
             from vanilla_nerf_pe.lab.capture_scenes import CaptureConfig
 
             return out_dir, CaptureConfig(kind=kind, width=resolution if resolution != SceneConfig.resolution else 96,
-                                          num_views=num_views, seed=seed, supersample=supersample)
+                                          num_views=num_views or 24, seed=seed, supersample=supersample)
         return out_dir, SceneConfig(
             resolution=resolution,
             num_train=num_train,
@@ -630,6 +642,12 @@ def main(argv=None) -> None:
 
     def run() -> None:
         out_dir, config = tyro.cli(vnp_scene, prog="vnp-scene", args=argv)
+        from vanilla_nerf_pe.lab.capture_video import VideoConfig, write_capture_video
+
+        if isinstance(config, VideoConfig):
+            write_capture_video(out_dir, config)
+            print(f"vnp-scene: wrote a video of {config.num_frames} frames ({config.width}x{config.height}, seed {config.seed}) and its true poses to {out_dir}")
+            return
         if not isinstance(config, SceneConfig):
             from vanilla_nerf_pe.lab.capture_scenes import write_capture_scene
 
