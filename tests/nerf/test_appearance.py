@@ -173,3 +173,22 @@ def test_pose_alignment_recovers_a_similarity_and_measures_perturbations():
     assert translation.max() < 1e-8
     with pytest.raises(InputError):
         umeyama(np.zeros((2, 3)), np.zeros((2, 3)))
+
+
+def test_the_camera_opt_schedule_leaves_a_checkpoint_of_tensors_and_floats():
+    """nerfstudio's ExponentialDecayScheduler would put numpy floats in the optimiser's state."""
+    from vanilla_nerf_pe.nerf.camera_refinement import camera_opt_optimizer
+
+    entry = camera_opt_optimizer(max_steps=10)
+    param = torch.nn.Parameter(torch.zeros(3, 6))
+    optimizer = entry["optimizer"].setup(params=[param])
+    scheduler = entry["scheduler"].setup().get_scheduler(optimizer=optimizer, lr_init=entry["optimizer"].lr)
+    for _ in range(3):
+        param.grad = torch.ones_like(param)
+        optimizer.step()
+        scheduler.step()
+    buffer = io.BytesIO()
+    torch.save({"optimizers": optimizer.state_dict(), "schedulers": scheduler.state_dict()}, buffer)
+    buffer.seek(0)
+    torch.load(buffer, weights_only=True)
+    assert METHODS["vanilla-nerf-pe-360"].config.optimizers["camera_opt"]["scheduler"].max_steps == 7000

@@ -64,7 +64,8 @@ class AppearanceEmbedding(nn.Module):
         if camera_indices is None:
             raise InputError("training rays without camera_indices: the appearance embedding needs each ray's image")
         indices = camera_indices.reshape(num_rays).long().to(self.codes.weight.device)
-        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.codes.num_embeddings):
+        # checked on the CPU only: on a GPU the check would wait for the device every step
+        if indices.device.type == "cpu" and indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.codes.num_embeddings):
             raise InputError(f"a training ray names image {int(indices.max())}, but the appearance embedding has {self.codes.num_embeddings} images")
         return self.codes(indices)
 

@@ -22,7 +22,8 @@ import torch
 from nerfstudio.cameras.camera_optimizers import CameraOptimizer, CameraOptimizerConfig
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
-from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
+
+from vanilla_nerf_pe.nerf.schedulers import NeRFDecaySchedulerConfig
 
 CAMERA_LR = 1e-3
 """Adam's step for the pose corrections at the start (nerfacto's); chosen on a capture with
@@ -39,10 +40,12 @@ def capture_camera_optimizer() -> CameraOptimizerConfig:
 
 def camera_opt_optimizer(max_steps: int, lr: float = CAMERA_LR, lr_final: float = CAMERA_LR_FINAL) -> Dict[str, object]:
     """The TrainerConfig ``optimizers["camera_opt"]`` entry: Adam (nerfacto's eps) with an
-    exponential decay from ``lr`` to ``lr_final`` over ``max_steps``."""
+    exponential decay from ``lr`` to ``lr_final`` over ``max_steps``: nerfacto's schedule, by our
+    scheduler, whose state holds Python floats (nerfstudio's puts numpy floats in the checkpoint,
+    which ``torch.load(weights_only=True)`` refuses; :mod:`vanilla_nerf_pe.nerf.schedulers`)."""
     return {
         "optimizer": AdamOptimizerConfig(lr=lr, eps=1e-15),
-        "scheduler": ExponentialDecaySchedulerConfig(lr_final=lr_final, max_steps=max_steps),
+        "scheduler": NeRFDecaySchedulerConfig(lr_final=lr_final, max_steps=max_steps),
     }
 
 
