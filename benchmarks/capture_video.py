@@ -184,8 +184,9 @@ def markdown(rows: List[Dict[str, Any]], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_single(spec: str, data: Path, clip: Path, budget: float) -> Optional[Dict[str, Any]]:
+def run_single(spec: str, data: Path, clip: Path, budget: float, threads: Optional[int]) -> Optional[Dict[str, Any]]:
     cmd = [sys.executable, __file__, "--single", spec, "--single-data", str(data), "--clip", str(clip), "--budget", str(budget)]
+    cmd += ["--threads", str(threads)] if threads else []
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -206,12 +207,16 @@ def main() -> None:
                         help="which of preset, no-refinement, no-appearance, true-poses, nerfacto to train")
     parser.add_argument("--perturb", nargs=2, type=float, metavar=("DEG", "T"), help="the camera lr study instead (see the module docstring)")
     parser.add_argument("--camera-lrs", nargs="*", type=float, default=[0.0, 3e-4, 1e-3, 3e-3], help="with --perturb: camera_opt's lr (0: off)")
+    parser.add_argument("--threads", type=int, help="torch threads per run (default: torch's; 1 on a CPU shared with other jobs, "
+                        "where two threads wait on each other)")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/capture_video_bench"), help="the clip, COLMAP's capture, the runs")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results/capture_video"))
     parser.add_argument("--single", help=argparse.SUPPRESS)
     parser.add_argument("--single-data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--clip", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.single:
         print("RESULT " + json.dumps(train_and_score(args.single, args.single_data, args.clip, args.budget)), flush=True)
         return
@@ -266,7 +271,7 @@ def main() -> None:
     rows = []
     for label, spec, data in plan:
         CONSOLE.print(f"[bold]training[/bold] {label} on {data.name} for {args.budget:.0f} s ...")
-        result = run_single(spec, data, clip, args.budget)
+        result = run_single(spec, data, clip, args.budget, args.threads)
         if result is None:
             continue
         result["label"] = label
