@@ -204,7 +204,7 @@ def main() -> None:
     parser.add_argument("--exposure-stops", type=float, default=1.0, help="the exposure varies within this many stops either way")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds of training per run")
     parser.add_argument("--runs", nargs="*", default=["preset", "no-refinement", "no-appearance", "true-poses", "nerfacto"],
-                        help="which of preset, no-refinement, no-appearance, true-poses, nerfacto to train")
+                        help="which of preset, no-refinement, no-appearance, true-poses, nerfacto, camera-lr-1e-4 to train")
     parser.add_argument("--perturb", nargs=2, type=float, metavar=("DEG", "T"), help="the camera lr study instead (see the module docstring)")
     parser.add_argument("--camera-lrs", nargs="*", type=float, default=[0.0, 3e-4, 1e-3, 3e-3], help="with --perturb: camera_opt's lr (0: off)")
     parser.add_argument("--threads", type=int, help="torch threads per run (default: torch's; 1 on a CPU shared with other jobs, "
@@ -257,6 +257,8 @@ def main() -> None:
             "no-appearance": ("vanilla-nerf-pe-360, no appearance codes", "vanilla-nerf-pe-360:appearance_embedding_dim=0", processed),
             "true-poses": ("vanilla-nerf-pe-360, true poses", "vanilla-nerf-pe-360", true_capture),
             "nerfacto": ("nerfacto (torch hash grid)", "nerfacto", processed),
+            "camera-lr-1e-4": ("vanilla-nerf-pe-360, camera_opt lr 1e-4", "vanilla-nerf-pe-360:optimizers.camera_opt.optimizer.lr=1e-4,"
+                               "optimizers.camera_opt.scheduler.lr_final=1e-5", processed),
         }
         plan = [table[name] for name in args.runs]
     else:
