@@ -11,14 +11,15 @@ The bounded object scene in the NeRF-synthetic (Blender) layout
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Tuple, Union
+from typing import Literal, Optional, Tuple, Union
 
 import tyro
 from typing_extensions import Annotated
 
-from vanilla_nerf_pe.core.errors import run_cli
+from vanilla_nerf_pe.core.errors import InputError, run_cli
 from vanilla_nerf_pe.scenes.blender import SceneConfig, write_scene
 from vanilla_nerf_pe.scenes.capture import CaptureConfig, write_capture_scene
+from vanilla_nerf_pe.scenes.capture_video import VideoConfig, write_capture_video
 
 PROG = "vnp-scene"
 
@@ -32,8 +33,9 @@ def vnp_scene(
     num_test: int = SceneConfig.num_test,
     seed: int = SceneConfig.seed,
     supersample: int = SceneConfig.supersample,
-    num_views: int = 24,
-) -> Tuple[Path, Union[SceneConfig, CaptureConfig]]:
+    num_views: Optional[int] = None,
+    video: bool = False,
+) -> Tuple[Path, Union[SceneConfig, CaptureConfig, VideoConfig]]:
     """Render a procedural demo scene to OUT_DIR: the bounded object scene in the NeRF-synthetic
     (Blender) layout, or a capture-like scene (forward-facing: LLFF layout; unbounded:
     nerfstudio-data layout).
@@ -48,11 +50,20 @@ def vnp_scene(
         num_test: Number of test views (orbit at 30 degrees elevation).
         seed: Seed of the random train/val camera poses.
         supersample: Anti-aliasing with supersample x supersample rays per pixel.
-        num_views: Number of views of the capture kinds (held-out views are chosen by the dataparser).
+        num_views: Number of views of the capture kinds (held-out views are chosen by the
+            dataparser); default 24, a video's frames 60.
+        video: with --kind unbounded: an orbit as a phone video (video.mp4) with per-frame
+            exposure, white balance and motion blur, its frames, their true poses
+            (transforms.json) and clean frames (:mod:`vanilla_nerf_pe.scenes.capture_video`).
     """
+    if video:
+        if kind != "unbounded":
+            raise InputError(f"--video renders an orbit of the unbounded scene: use it with --kind unbounded, not {kind}")
+        return out_dir, VideoConfig(width=resolution if resolution != SceneConfig.resolution else VideoConfig.width,
+                                    num_frames=num_views or VideoConfig.num_frames, seed=seed, supersample=supersample)
     if kind != "bounded":
         return out_dir, CaptureConfig(kind=kind, width=resolution if resolution != SceneConfig.resolution else 96,
-                                      num_views=num_views, seed=seed, supersample=supersample)
+                                      num_views=num_views or 24, seed=seed, supersample=supersample)
     return out_dir, SceneConfig(
         resolution=resolution, num_train=num_train, num_val=num_val, num_test=num_test, seed=seed, supersample=supersample,
     )
@@ -60,6 +71,10 @@ def vnp_scene(
 
 def _run(argv) -> None:
     out_dir, config = tyro.cli(vnp_scene, prog=PROG, args=argv)
+    if isinstance(config, VideoConfig):
+        write_capture_video(out_dir, config)
+        print(f"{PROG}: wrote a video of {config.num_frames} frames ({config.width}x{config.height}, seed {config.seed}) and its true poses to {out_dir}")
+        return
     if isinstance(config, CaptureConfig):
         write_capture_scene(out_dir, config)
         print(f"{PROG}: wrote a {config.kind} scene, {config.num_views} views ({config.width}x{config.height}, seed {config.seed}) to {out_dir}")

@@ -27,9 +27,11 @@ from typing import Iterable, Type
 import torch
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
 from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
+from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 from nerfstudio.data.datasets.base_dataset import InputDataset
 
 from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.nerf.capture_checks import check_nerfstudio_capture
 from vanilla_nerf_pe.nerf.image_checks import check_image
 
 BLENDER_NEAR_FAR = (2.0, 6.0)
@@ -108,6 +110,7 @@ def check_blender_scene(data: Path, splits: Iterable[str] = ("train", "val")) ->
 
 class CheckedDataManager(VanillaDataManager[InputDataset]):
     """nerfstudio's VanillaDataManager that first checks a Blender scene with ``check_blender_scene``
+    (a nerfstudio-data capture with :func:`~vanilla_nerf_pe.nerf.capture_checks.check_nerfstudio_capture`)
     and hands the model the training cameras (``metadata["train_cameras"]``) and NeRF's near and far
     for Blender scenes (``metadata["near_far"]``), from which it chooses its scene kind, and whether
     the training images keep their alpha (``metadata["images_have_alpha"]``)."""
@@ -116,6 +119,8 @@ class CheckedDataManager(VanillaDataManager[InputDataset]):
         if isinstance(config.dataparser, BlenderDataParserConfig):
             data = config.data if config.data is not None else config.dataparser.data
             check_blender_scene(Path(data), ("train", "test" if test_mode in ("test", "inference") else "val"))
+        elif isinstance(config.dataparser, NerfstudioDataParserConfig):  # ns-process-data's captures (nerf/capture_checks.py)
+            check_nerfstudio_capture(Path(config.data if config.data is not None else config.dataparser.data), config.dataparser.downscale_factor)
         super().__init__(config, device=device, test_mode=test_mode, world_size=world_size, local_rank=local_rank, **kwargs)
         # What the model's scene kind is chosen from (nerfstudio hands the model this metadata, not
         # the cameras): the training cameras, and for Blender scenes NeRF's near and far.

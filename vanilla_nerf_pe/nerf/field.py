@@ -54,6 +54,8 @@ class NeRFField(nn.Module):
             reached at finite logits (0: the paper's plain sigmoid).
         precision: "float32", "bfloat16" or "auto" for the MLPs (see
             :func:`~vanilla_nerf_pe.core.precision.resolve_precision`).
+        appearance_dim: length of a per-image appearance code that enters the colour branch next
+            to the encoded direction (NeRF-W, :mod:`vanilla_nerf_pe.nerf.appearance`); 0: none.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class NeRFField(nn.Module):
         density_bias: float = 0.0,
         rgb_padding: float = 0.001,
         precision: Precision = "float32",
+        appearance_dim: int = 0,
     ) -> None:
         super().__init__()
         check_precision(precision, network.kind == "siren")
@@ -78,10 +81,11 @@ class NeRFField(nn.Module):
         self.density_head = nn.Linear(width, 1)
         self.density_activation: nn.Module = nn.ReLU() if density_activation == "relu" else nn.Softplus()
         self.has_color = color_width is not None
+        self.appearance_dim = appearance_dim if color_width is not None else 0
         if color_width is not None:
             self.direction_encoding = PositionalEncoding(3, direction_frequencies)
             self.feature_head = nn.Linear(width, width)
-            self.color_mlp = MLP(width + self.direction_encoding.get_out_dim(), 1, color_width, out_dim=3)
+            self.color_mlp = MLP(width + self.direction_encoding.get_out_dim() + self.appearance_dim, 1, color_width, out_dim=3)
 
     def compile_networks(self, backend: str = "inductor") -> None:
         """Run the density and feature pass through ``torch.compile`` (dynamic shapes: packed
@@ -123,15 +127,19 @@ class NeRFField(nn.Module):
         dtype = self.compute_dtype(positions.device)
         return self._run(lambda p: self._density_and_feature(p, dtype, feature=False)[0], dtype, positions)
 
-    def color(self, feature: Tensor, directions: Tensor) -> Tensor:
-        """RGB in [-p, 1 + p], [..., 3], from the feature [..., width] and unit directions [..., 3]."""
+    def color(self, feature: Tensor, directions: Tensor, appearance: Optional[Tensor] = None) -> Tensor:
+        """RGB in [-p, 1 + p], [..., 3], from the feature [..., width], unit directions [..., 3]
+        and, in a field with ``appearance_dim``, each sample's appearance code [..., appearance_dim]."""
         if not self.has_color:
             raise InputError("this field was built without a colour branch (color_width=None)")
+        if (appearance is None) != (self.appearance_dim == 0):
+            raise InputError(f"this field's colour branch takes an appearance code of {self.appearance_dim} dims, got {None if appearance is None else appearance.shape[-1]}")
         dtype = self.compute_dtype(feature.device)
 
-        def logits(f: Tensor, d: Tensor) -> Tensor:
+        def logits(f: Tensor, d: Tensor, *code: Tensor) -> Tensor:
             encoded = self.direction_encoding(d).to(dtype)
             with mlp_autocast(dtype, f.device):
-                return self.color_mlp(torch.cat([f.to(dtype), encoded], dim=-1)).float()
+                return self.color_mlp(torch.cat([f.to(dtype), encoded, *(c.to(dtype) for c in code)], dim=-1)).float()
 
-        return torch.sigmoid(self._run(logits, dtype, feature, directions)) * (1.0 + 2.0 * self.rgb_padding) - self.rgb_padding
+        inputs = (feature, directions) if appearance is None else (feature, directions, appearance)
+        return torch.sigmoid(self._run(logits, dtype, *inputs)) * (1.0 + 2.0 * self.rgb_padding) - self.rgb_padding

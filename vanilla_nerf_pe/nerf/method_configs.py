@@ -32,6 +32,7 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
 from vanilla_nerf_pe.core.network import CoordinateNetworkConfig
+from vanilla_nerf_pe.nerf.camera_refinement import camera_opt_optimizer
 from vanilla_nerf_pe.nerf.pipelines import DataParallelDynamicBatchPipelineConfig, DataParallelPipelineConfig
 from vanilla_nerf_pe.nerf.cuda_trainer import CUDATrainerConfig
 from vanilla_nerf_pe.nerf.data import CheckedDataManagerConfig
@@ -231,15 +232,24 @@ vanilla_nerf_siren = MethodSpecification(
     description="NeRF with a SIREN field (Sitzmann et al. 2020): sine layers on raw coordinates, occupancy-grid sampling.",
 )
 
-def capture_method(method_name: str, scene: str, dataparser: DataParserConfig) -> TrainerConfig:
+CAPTURE_APPEARANCE_DIM = 16
+"""length of the capture presets' per-image appearance codes (--pipeline.model.appearance-embedding-dim)."""
+
+
+def capture_method(method_name: str, scene: str, dataparser: DataParserConfig, appearance_embedding_dim: int = 0) -> TrainerConfig:
     """The presets for real captures: the fast preset's 4 x 128 PE field with mip-NeRF 360's
     proposal sampling instead of the occupancy grid. A capture fills every pixel with content at
     every depth, so at the start every cell of a grid is occupied and a ray costs hundreds of
     samples, and a CPU makes a training step a second; a proposal network puts 32 samples per ray
     where the content is from the first steps. 512 rays per batch (1024 gave the same PSNR per
     step at half the steps per second), Adam 3e-3 decaying to 3e-4 over 7000 iterations, the
-    length of a ten-minute CPU run (fern's runs in docs/benchmarks.md)."""
-    return nerf_trainer_config(
+    length of a ten-minute CPU run (fern's runs in docs/benchmarks.md). For what real captures add,
+    a code per image for its exposure and white balance (NeRF-W; on in the 360 preset, the phone-video
+    path, and off in the forward-facing one, whose LLFF captures keep one exposure) and the
+    refinement of COLMAP's poses (nerfacto's camera optimiser, off in both: in the runs measured so
+    far it lowered the held-out PSNR at every learning rate tried; ``--pipeline.model.camera-optimizer.mode
+    SO3xR3`` turns it on, with its own "camera_opt" optimizer ready), see docs/real-captures.md."""
+    config = nerf_trainer_config(
         method_name,
         VanillaNeRFPEModelConfig(
             scene=scene,  # type: ignore[arg-type]
@@ -249,6 +259,7 @@ def capture_method(method_name: str, scene: str, dataparser: DataParserConfig) -
             color_width=64,
             proposal=ProposalSamplerConfig(num_proposal_samples_per_ray=(64,), num_nerf_samples_per_ray=32, num_layers=2, width=64),
             eval_num_rays_per_chunk=4096,
+            appearance_embedding_dim=appearance_embedding_dim,
         ),
         rays_per_batch=512,
         max_num_iterations=7000,
@@ -258,6 +269,8 @@ def capture_method(method_name: str, scene: str, dataparser: DataParserConfig) -
         lr_final=3e-4,
         dataparser=dataparser,
     )
+    config.optimizers["camera_opt"] = camera_opt_optimizer(max_steps=7000)
+    return config
 
 
 vanilla_nerf_pe_forward_facing = MethodSpecification(
@@ -266,7 +279,8 @@ vanilla_nerf_pe_forward_facing = MethodSpecification(
 )
 
 vanilla_nerf_pe_360 = MethodSpecification(
-    config=capture_method("vanilla-nerf-pe-360", "unbounded", NerfstudioDataParserConfig()),
+    # a few numbers per image say its exposure and white balance: 16 dims, half nerfacto's 32
+    config=capture_method("vanilla-nerf-pe-360", "unbounded", NerfstudioDataParserConfig(), appearance_embedding_dim=CAPTURE_APPEARANCE_DIM),
     description="vanilla-nerf-pe for 360-degree captures: mip-NeRF 360's contraction, proposal sampling; reads nerfstudio-data by default.",
 )
 

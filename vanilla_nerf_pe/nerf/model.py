@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Optional, Tuple, Type
 
 import torch
+from nerfstudio.cameras.camera_optimizers import CameraOptimizer, CameraOptimizerConfig
 from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.configs.config_utils import to_immutable_dict
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes
@@ -37,6 +38,7 @@ from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.network import CoordinateNetworkConfig
 from vanilla_nerf_pe.core.precision import PRECISIONS, Precision, check_precision, dtype_name
 from vanilla_nerf_pe.core.render import BACKGROUND_KINDS, background_color
+from vanilla_nerf_pe.nerf.appearance import AppearanceEmbedding, EvalAppearance
 from vanilla_nerf_pe.nerf.field import DensityActivation, NeRFField
 from vanilla_nerf_pe.nerf.guard import TrainingGuard
 from vanilla_nerf_pe.nerf.legacy import migrate_legacy_options, migrate_legacy_state
@@ -149,6 +151,15 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     (0: no check)."""
     collapse_min_accumulation: float = 1e-3
     """see collapse_check_step."""
+    appearance_embedding_dim: int = 0
+    """length of a learned code per training image fed to the colour branch (NeRF-W; exposure and
+    white balance that change between photographs, :mod:`vanilla_nerf_pe.nerf.appearance`). 0: off."""
+    appearance_at_eval: EvalAppearance = "average"
+    """the code of views outside training (evaluation, viewer, ns-render): "average" of the
+    training images' codes (nerfacto's choice) or "zeros"."""
+    camera_optimizer: CameraOptimizerConfig = field(default_factory=lambda: CameraOptimizerConfig(mode="off"))
+    """refinement of the training cameras' poses (nerfstudio's camera optimiser, "SO3xR3" as
+    nerfacto; :mod:`vanilla_nerf_pe.nerf.camera_refinement`), trained by the "camera_opt" optimizer. "off" by default."""
 
     def sampler_config(self) -> SamplerConfig:
         """The option group of the chosen sampler."""
@@ -171,6 +182,8 @@ class VanillaNeRFPEModelConfig(ModelConfig):
             raise InputError(f"--pipeline.model.precision: {exc}") from None
         if self.collider_params is not None and not {"near_plane", "far_plane"} <= set(self.collider_params):
             raise InputError("--pipeline.model.collider-params needs near_plane and far_plane")
+        if self.appearance_embedding_dim < 0:
+            raise InputError(f"--pipeline.model.appearance-embedding-dim must be >= 0, got {self.appearance_embedding_dim}")
         if self.sampler == "occupancy" and self.distortion_loss_mult > 0:
             raise InputError(
                 "--pipeline.model.distortion-loss-mult needs the dense bins of the hierarchical or proposal sampler, "
@@ -213,6 +226,7 @@ class VanillaNeRFPEModel(Model):
             new_field = NeRFField(
                 network, cfg.direction_frequencies, cfg.color_width if color else None,
                 cfg.density_activation, cfg.density_bias, cfg.rgb_padding, cfg.precision,
+                appearance_dim=cfg.appearance_embedding_dim if color else 0,
             )
             if cfg.compile_field:
                 new_field.compile_networks()
@@ -222,6 +236,11 @@ class VanillaNeRFPEModel(Model):
         self.random_training_background = cfg.random_background_in_training and bool(metadata.get("images_have_alpha", False))
         if cfg.random_background_in_training and not self.random_training_background:
             CONSOLE.print("vanilla-nerf-pe: the training images have no alpha: --pipeline.model.random-background-in-training does nothing")
+        self.appearance = (
+            AppearanceEmbedding(self.num_train_data, cfg.appearance_embedding_dim, cfg.appearance_at_eval) if cfg.appearance_embedding_dim > 0 else None
+        )
+        # nerfstudio's viewer and ns-export read the refined training poses from model.camera_optimizer
+        self.camera_optimizer: CameraOptimizer = cfg.camera_optimizer.setup(num_cameras=self.num_train_data, device="cpu")
         self.field = make_field()
         self.sampler = cfg.sampler_config().setup(make_field)
         self.guard = TrainingGuard(cfg.collapse_check_step, cfg.collapse_min_accumulation)
@@ -230,7 +249,10 @@ class VanillaNeRFPEModel(Model):
         )
 
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
-        return {"fields": [p for p in self.parameters() if p.requires_grad]}
+        camera = {id(p) for p in self.camera_optimizer.parameters()}
+        groups = {"fields": [p for p in self.parameters() if p.requires_grad and id(p) not in camera]}
+        self.camera_optimizer.get_param_groups(groups)  # "camera_opt", unless off
+        return groups
 
     def get_training_callbacks(self, training_callback_attributes: TrainingCallbackAttributes) -> List[TrainingCallback]:
         trainer = training_callback_attributes.trainer if training_callback_attributes is not None else None
@@ -263,7 +285,11 @@ class VanillaNeRFPEModel(Model):
         return background_color("black" if kind == "random" and not self.training else kind, batch_shape, like)
 
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Any]:  # type: ignore[override]
+        if self.training:  # the refined training poses; other views keep theirs (as nerfacto)
+            self.camera_optimizer.apply_to_raybundle(ray_bundle)
         rays = self.space.rays(ray_bundle.origins, ray_bundle.directions)  # float32, whatever the camera's dtype
+        if self.appearance is not None:
+            rays.appearance = self.appearance(ray_bundle.camera_indices, rays.origins.shape[0], self.training)
         background = self.background(rays.origins.shape[:-1], rays.origins)
         samples = self.sampler(rays, self.field, background)
         final = render_bins(
@@ -329,6 +355,8 @@ class VanillaNeRFPEModel(Model):
         }
         if "samples" in outputs:  # the sampler's statistics (evaluations_per_ray, ...)
             metrics_dict.update({k: v.mean() for k, v in outputs["samples"].stats.items() if k != "num_samples"})
+        if self.training:
+            self.camera_optimizer.get_metrics_dict(metrics_dict)
         return metrics_dict
 
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
@@ -345,6 +373,8 @@ class VanillaNeRFPEModel(Model):
                 if cfg.distortion_loss_mult > 0:
                     losses["distortion_loss"] = cfg.distortion_loss_mult * distortion_loss(samples.s, w)
             self.guard.check_batch(losses, outputs["accumulation"])
+        if self.training:
+            self.camera_optimizer.get_loss_dict(losses)  # its regulariser, unless off
         return losses
 
     def get_image_metrics_and_images(

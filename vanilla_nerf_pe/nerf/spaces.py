@@ -60,6 +60,8 @@ class SceneRays:
     far: Tensor
     """[R, 1]."""
     space: "SceneSpace"
+    appearance: Optional[Tensor] = None
+    """[R, A] each ray's appearance code for the colour branch (:mod:`vanilla_nerf_pe.nerf.appearance`); None: none."""
 
     def positions(self, t_starts: Tensor, t_ends: Tensor, ray_indices: Optional[Tensor] = None) -> Tensor:
         """Unit coordinates of the bins' midpoints: [R, n, 3] (dense) or [N, 3] (packed)."""

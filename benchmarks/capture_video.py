@@ -1,0 +1,296 @@
+"""From a phone video to a NeRF, measured (issue #27): a generated video with a phone's troubles
+(``vnp-scene --kind unbounded --video``: exposure +-1 stop, white balance, motion blur, hand
+shake) -> ``ns-process-data video`` with COLMAP on the CPU -> ``vanilla-nerf-pe-360`` for a fixed
+training time, scored on the held-out frames against the clean ground truth (each frame at its
+true pose, neutral exposure, no blur), beside:
+
+- the same training on the same frames with the **true poses** (and the true pinhole intrinsics);
+- the preset **without camera refinement** and **without appearance codes**;
+- nerfstudio's **nerfacto** (pure-torch hash grid) on the same processed capture and budget;
+
+and the rotation / translation error of the training cameras after a similarity alignment to the
+true poses: COLMAP's, and the refined ones after each run.
+
+    python benchmarks/capture_video.py --frames 60 --width 160 --budget 180
+    python benchmarks/capture_video.py --perturb 0.5 0.03 --camera-lrs 0 3e-4 1e-3 3e-3 --budget 120   # camera lr study
+
+``--perturb DEG T``: no COLMAP; the training cameras of the true-pose capture are turned by DEG
+degrees and moved by T (scene units; the orbit's radius is 2.6), the held-out ones keep their
+true poses, and the preset trains with each ``--camera-lrs`` (0: refinement off).
+
+Each run trains in its own process (``--single``), through nerfstudio's Trainer as ``ns-train``
+steps (``benchmarks/wall_clock.py``'s harness: its run specs ``METHOD:key=value,...`` and LPIPS
+stub). Writes ``<output-dir>/results.json`` and ``results.md`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wall_clock import PEER_OVERRIDES, apply_overrides, parse_run, stub_lpips  # noqa: E402  (this script's folder)
+
+CONSOLE = Console()
+
+
+# the captures -------------------------------------------------------------------------------------
+
+
+def frames_by_name(transforms: Path) -> Dict[str, dict]:
+    return {Path(f["file_path"]).name: f for f in json.loads(transforms.read_text())["frames"]}
+
+
+def true_pose_capture(processed: Path, clip: Path, out: Path, perturb: Optional[tuple] = None, seed: int = 0) -> Path:
+    """A nerfstudio-data folder with the processed frames (as decoded from the mp4) that COLMAP
+    posed, under their true poses and the true pinhole intrinsics; with ``perturb`` (degrees,
+    translation) the training frames' poses turned and moved (the held-out frames keep theirs)."""
+    from vanilla_nerf_pe.core.pose_alignment import perturb_poses
+
+    truth = json.loads((clip / "transforms.json").read_text())
+    true = frames_by_name(clip / "transforms.json")
+    names = sorted(frames_by_name(processed / "transforms.json"))
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "images").mkdir(parents=True)
+    for name in names:
+        shutil.copy(processed / "images" / name, out / "images" / name)
+    poses = np.stack([np.array(true[n]["transform_matrix"]) for n in names])
+    if perturb is not None:
+        held_out = set(held_out_indices(len(names)))
+        moved = perturb_poses(poses, perturb[0], perturb[1], seed=seed)
+        poses = np.stack([poses[i] if i in held_out else moved[i] for i in range(len(names))])
+    frames = [{"file_path": f"images/{n}", "transform_matrix": p.tolist()} for n, p in zip(names, poses)]
+    meta = {k: truth[k] for k in ("camera_model", "fl_x", "fl_y", "cx", "cy", "w", "h")}
+    (out / "transforms.json").write_text(json.dumps({**meta, "frames": frames}, indent=2))
+    return out
+
+
+def held_out_indices(num_images: int, train_fraction: float = 0.9) -> List[int]:
+    """nerfstudio-data's held-out frames (eval mode "fraction", its default), by sorted name."""
+    import math
+
+    train = set(np.linspace(0, num_images - 1, math.ceil(num_images * train_fraction), dtype=int).tolist())
+    return [i for i in range(num_images) if i not in train]
+
+
+# one run ------------------------------------------------------------------------------------------
+
+
+def train_and_score(spec: str, data: Path, clip: Path, budget: float) -> Dict[str, Any]:
+    """Train ``spec`` on ``data`` for ``budget`` seconds (as ns-train steps), then score it."""
+    from nerfstudio.configs.method_configs import all_methods
+    from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
+    from nerfstudio.engine.callbacks import TrainingCallbackLocation
+    from nerfstudio.utils import writer
+
+    from vanilla_nerf_pe.core import metrics
+    from vanilla_nerf_pe.core.pose_alignment import pose_errors
+    from vanilla_nerf_pe.nerf.camera_refinement import refined_poses
+
+    stub_lpips()
+    method, overrides = parse_run(spec)
+    # wall_clock's peer overrides are for Blender scenes: keep only nerfacto's pure-torch hash grid
+    overrides = {k: v for k, v in overrides.items() if k not in PEER_OVERRIDES.get(method, {}) or k == "pipeline.model.implementation"}
+    config = copy.deepcopy(all_methods[method])
+    config.pipeline.datamanager.dataparser = NerfstudioDataParserConfig(data=data)
+    apply_overrides(config, overrides)
+    config.pipeline.datamanager.data = data
+    config.machine.device_type = "cpu"
+    config.vis = "tensorboard"
+    config.output_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "capture_video_runs"
+    config.set_timestamp()
+    torch.manual_seed(0)
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    writer.EVENT_WRITERS.clear()
+    pipeline, model = trainer.pipeline, trainer.pipeline.model
+    trained, step = 0.0, 0
+    while trained < budget and step < config.max_num_iterations:
+        start = time.perf_counter()
+        pipeline.train()
+        for cb in trainer.callbacks:
+            cb.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+        trainer.train_iteration(step)
+        for cb in trainer.callbacks:
+            cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+        trained += time.perf_counter() - start
+        step += 1
+
+    pipeline.eval()
+    eval_set = pipeline.datamanager.eval_dataset
+    psnr_clean, psnr_frame = [], []
+    with torch.no_grad():
+        for i in range(len(eval_set)):
+            name = Path(eval_set._dataparser_outputs.image_filenames[i]).name
+            rgb = model.get_outputs_for_camera(eval_set.cameras[i : i + 1])["rgb"].clamp(0, 1).cpu()
+            clean = torch.from_numpy(np.asarray(_image(clip / "clean" / name), dtype=np.float32) / 255.0)
+            psnr_clean.append(float(metrics.psnr(rgb, clean)))
+            psnr_frame.append(float(metrics.psnr(rgb, eval_set[i]["image"][..., :3])))
+
+    train_set = pipeline.datamanager.train_dataset
+    names = [Path(p).name for p in train_set._dataparser_outputs.image_filenames]
+    true = frames_by_name(clip / "transforms.json")
+    true_poses = np.stack([np.array(true[n]["transform_matrix"])[:3] for n in names])
+    given = train_set.cameras.camera_to_worlds.float()
+    result: Dict[str, Any] = {"run": spec, "data": data.name, "iterations": step, "seconds": trained,
+                              "psnr_clean": float(np.mean(psnr_clean)), "psnr_frame": float(np.mean(psnr_frame)), "eval_frames": len(psnr_clean)}
+    rot, trans, _ = pose_errors(given.numpy().astype(np.float64), true_poses)
+    result.update(rotation_given=_stats(rot), translation_given=_stats(trans))
+    camera_optimizer = getattr(model, "camera_optimizer", None)
+    if camera_optimizer is not None and camera_optimizer.config.mode != "off":
+        rot, trans, _ = pose_errors(refined_poses(camera_optimizer, train_set.cameras).numpy().astype(np.float64), true_poses)
+        result.update(rotation_refined=_stats(rot), translation_refined=_stats(trans))
+    return result
+
+
+def _image(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _stats(errors: np.ndarray) -> Dict[str, float]:
+    return {"median": float(np.median(errors)), "max": float(np.max(errors))}
+
+
+# the table ----------------------------------------------------------------------------------------
+
+
+def markdown(rows: List[Dict[str, Any]], header: str) -> str:
+    def pose(r: Dict[str, Any], kind: str) -> str:
+        if f"rotation_{kind}" not in r:
+            return "-"
+        rot, trans = r[f"rotation_{kind}"], r[f"translation_{kind}"]
+        return f"{rot['median']:.3f} / {rot['max']:.3f} deg, {trans['median']:.4f} / {trans['max']:.4f}"
+
+    lines = [header, "", "| run | poses | iterations | held-out PSNR vs clean | vs the frame | training poses given (rotation median / max, translation median / max) | refined |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['data']} | {r['iterations']} | {r['psnr_clean']:.2f} | {r['psnr_frame']:.2f} | {pose(r, 'given')} | {pose(r, 'refined')} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_single(spec: str, data: Path, clip: Path, budget: float, threads: Optional[int]) -> Optional[Dict[str, Any]]:
+    cmd = [sys.executable, __file__, "--single", spec, "--single-data", str(data), "--clip", str(clip), "--budget", str(budget)]
+    cmd += ["--threads", str(threads)] if threads else []
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = [line for line in (proc.stdout + proc.stderr).strip().splitlines() if line.strip()]
+    CONSOLE.print(f"[red]  {spec} on {data.name} failed (exit {proc.returncode}): {tail[-1] if tail else 'no output'}")
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=60, help="frames of the generated video (one orbit)")
+    parser.add_argument("--width", type=int, default=160, help="frame width (height 3/4 of it)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--exposure-stops", type=float, default=1.0, help="the exposure varies within this many stops either way")
+    parser.add_argument("--budget", type=float, default=300.0, help="seconds of training per run")
+    parser.add_argument("--runs", nargs="*", default=["preset", "refinement", "no-appearance", "true-poses", "nerfacto"],
+                        help="which of preset, refinement, no-appearance, true-poses, nerfacto, camera-lr-1e-4 to train")
+    parser.add_argument("--perturb", nargs=2, type=float, metavar=("DEG", "T"), help="the camera lr study instead (see the module docstring)")
+    parser.add_argument("--camera-lrs", nargs="*", type=float, default=[0.0, 3e-4, 1e-3, 3e-3], help="with --perturb: camera_opt's lr (0: off)")
+    parser.add_argument("--threads", type=int, help="torch threads per run (default: torch's; 1 on a CPU shared with other jobs, "
+                        "where two threads wait on each other)")
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/capture_video_bench"), help="the clip, COLMAP's capture, the runs")
+    parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results/capture_video"))
+    parser.add_argument("--single", help=argparse.SUPPRESS)
+    parser.add_argument("--single-data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--clip", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.single:
+        print("RESULT " + json.dumps(train_and_score(args.single, args.single_data, args.clip, args.budget)), flush=True)
+        return
+
+    from vanilla_nerf_pe.core.errors import InputError
+    from vanilla_nerf_pe.scenes.capture_video import VideoConfig, write_capture_video
+    from vanilla_nerf_pe.nerf.video_capture import process_video
+
+    work = args.work_dir
+    clip = work / "clip"
+    config = VideoConfig(width=args.width, num_frames=args.frames, seed=args.seed, exposure_stops=args.exposure_stops)
+    CONSOLE.print(f"[bold]video[/bold]: {config.num_frames} frames at {config.width}x{config.height}, exposure +-{config.exposure_stops} stops, seed {config.seed}")
+    write_capture_video(clip, config)
+    processed = work / "colmap"
+    if args.perturb is None:
+        if processed.exists():
+            shutil.rmtree(processed)
+        CONSOLE.print("[bold]ns-process-data video[/bold] (COLMAP, sequential matching, CPU) ...")
+        try:
+            capture = process_video(clip / "video.mp4", processed, num_downscales=0)
+        except InputError as error:  # COLMAP's failure in one line
+            raise SystemExit(f"capture_video.py: error: {error}") from None
+        CONSOLE.print(f"  COLMAP posed {capture.num_posed} of {capture.num_frames} frames in {capture.seconds:.0f} s")
+        colmap_note = f"COLMAP posed {capture.num_posed} of {capture.num_frames} frames in {capture.seconds:.0f} s"
+    else:
+        colmap_note = "no COLMAP: the true poses, perturbed"
+        if not (processed / "transforms.json").is_file():  # the frames as decoded from the mp4, all posed
+            (processed / "images").mkdir(parents=True, exist_ok=True)
+            subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(clip / "video.mp4"), str(processed / "images" / "frame_%05d.png")], check=True)
+            shutil.copy(clip / "transforms.json", processed / "transforms.json")
+    true_capture = true_pose_capture(processed, clip, work / "true", tuple(args.perturb) if args.perturb else None, args.seed)
+
+    plan = []  # (label, spec, data)
+    if args.perturb is None:
+        table = {
+            "preset": ("vanilla-nerf-pe-360", "vanilla-nerf-pe-360", processed),
+            "refinement": ("vanilla-nerf-pe-360 with camera refinement", "vanilla-nerf-pe-360:camera_optimizer.mode='SO3xR3'", processed),
+            "no-appearance": ("vanilla-nerf-pe-360, no appearance codes", "vanilla-nerf-pe-360:appearance_embedding_dim=0", processed),
+            "true-poses": ("vanilla-nerf-pe-360, true poses", "vanilla-nerf-pe-360", true_capture),
+            "nerfacto": ("nerfacto (torch hash grid)", "nerfacto", processed),
+            "camera-lr-1e-4": ("vanilla-nerf-pe-360, camera_opt lr 1e-4", "vanilla-nerf-pe-360:camera_optimizer.mode='SO3xR3',optimizers.camera_opt.optimizer.lr=1e-4,"
+                               "optimizers.camera_opt.scheduler.lr_final=1e-5", processed),
+        }
+        plan = [table[name] for name in args.runs]
+    else:
+        for lr in args.camera_lrs:
+            if lr == 0:
+                plan.append(("camera refinement off", "vanilla-nerf-pe-360:camera_optimizer.mode='off'", true_capture))
+            else:
+                plan.append((f"camera_opt lr {lr:g}", f"vanilla-nerf-pe-360:camera_optimizer.mode='SO3xR3',optimizers.camera_opt.optimizer.lr={lr},"
+                             f"optimizers.camera_opt.scheduler.lr_final={lr / 10:g}", true_capture))
+
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for label, spec, data in plan:
+        CONSOLE.print(f"[bold]training[/bold] {label} on {data.name} for {args.budget:.0f} s ...")
+        result = run_single(spec, data, clip, args.budget, args.threads)
+        if result is None:
+            continue
+        result["label"] = label
+        rows.append(result)
+        CONSOLE.print(f"  {result['iterations']} iterations, held-out PSNR {result['psnr_clean']:.2f} dB vs clean, {result['psnr_frame']:.2f} dB vs the frame")
+        (args.output_dir / "results.json").write_text(json.dumps({"header": "(partial)", "rows": rows}, indent=2))
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "CPU")
+    cpu += " with AVX512-BF16" if "avx512_bf16" in lscpu else ""
+    header = (f"{time.strftime('%Y-%m-%d')}, {cpu}, {torch.get_num_threads()} threads. Video: {config.num_frames} frames at "
+              f"{config.width}x{config.height}, exposure +-{config.exposure_stops} stops, seed {config.seed}; {colmap_note}; "
+              f"{args.budget:.0f} s of training per run. Command: python {' '.join(sys.argv)}")
+    text = markdown(rows, header)
+    (args.output_dir / "results.md").write_text(text)
+    (args.output_dir / "results.json").write_text(json.dumps({"header": header, "rows": rows}, indent=2))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

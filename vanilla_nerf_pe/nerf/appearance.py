@@ -1,0 +1,78 @@
+"""Per-image appearance codes for the colour branch of the NeRF field.
+
+Martin-Brualla et al. 2021, "NeRF in the Wild" (NeRF-W), sec. 4.1: each training image gets a
+learned code that enters the colour branch next to the view direction, so that what changes from
+one photograph to the next (exposure, white balance, a phone's tone curve) is explained by the
+code instead of being baked into the scene as view-dependent fog. nerfstudio's nerfacto (Tancik et
+al. 2023, "Nerfstudio: A Modular Framework for Neural Radiance Field Development") does the same
+with 32 dimensions and renders every view it was not trained on with the average of the training
+images' codes; so does this module.
+
+Which image a ray comes from is the ray bundle's ``camera_indices`` (the index of the training
+image in training; an index into some other camera set in evaluation, the viewer or
+``ns-render``, which is why evaluation never looks codes up by it).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import torch
+from torch import Tensor, nn
+
+from vanilla_nerf_pe.core.errors import InputError
+
+EvalAppearance = Literal["average", "zeros"]
+EVAL_APPEARANCES = ("average", "zeros")
+
+
+class AppearanceEmbedding(nn.Module):
+    """One learned ``dim``-vector per training image (NeRF-W's appearance embedding).
+
+    Args:
+        num_images: training images (nerfstudio's ``num_train_data``).
+        dim: length of each code (> 0).
+        at_eval: the code of every ray outside training: "average" (the mean of the training
+            images' codes, as nerfacto) or "zeros".
+    """
+
+    def __init__(self, num_images: int, dim: int, at_eval: EvalAppearance = "average") -> None:
+        super().__init__()
+        if num_images < 1 or dim < 1:
+            raise InputError(f"an appearance embedding needs at least one image and one dimension, got {num_images} images, {dim} dims")
+        if at_eval not in EVAL_APPEARANCES:
+            raise InputError(f"--pipeline.model.appearance-at-eval {at_eval!r}: choose one of {', '.join(EVAL_APPEARANCES)}")
+        self.at_eval = at_eval
+        # nn.Embedding's N(0, 1) start, as nerfstudio's Embedding (nerfacto): the codes start apart
+        # and the colour branch can tell images apart from the first step.
+        self.codes = nn.Embedding(num_images, dim)
+
+    @property
+    def dim(self) -> int:
+        return self.codes.embedding_dim
+
+    def eval_code(self) -> Tensor:
+        """[dim] the code of a view that is not a training image (see ``at_eval``)."""
+        weight = self.codes.weight
+        return weight.mean(dim=0) if self.at_eval == "average" else torch.zeros_like(weight[0])
+
+    def forward(self, camera_indices: Optional[Tensor], num_rays: int, training: bool) -> Tensor:
+        """[num_rays, dim] each ray's code: its training image's in training (``camera_indices``
+        [num_rays] or [num_rays, 1]), ``eval_code`` otherwise."""
+        if not training:
+            return self.eval_code().expand(num_rays, self.dim)
+        if camera_indices is None:
+            raise InputError("training rays without camera_indices: the appearance embedding needs each ray's image")
+        indices = camera_indices.reshape(num_rays).long().to(self.codes.weight.device)
+        # checked on the CPU only: on a GPU the check would wait for the device every step
+        if indices.device.type == "cpu" and indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.codes.num_embeddings):
+            raise InputError(f"a training ray names image {int(indices.max())}, but the appearance embedding has {self.codes.num_embeddings} images")
+        return self.codes(indices)
+
+
+def samples_code(code: Tensor, sample_shape: torch.Size, ray_indices: Optional[Tensor]) -> Tensor:
+    """Each sample's code: [N, dim] for packed samples (``ray_indices`` [N]) or [R, n, dim] for
+    dense ones (``sample_shape`` [R, n]), from the rays' codes [R, dim]."""
+    if ray_indices is not None:
+        return code[ray_indices]
+    return code[..., None, :].expand(*sample_shape, code.shape[-1])
