@@ -50,7 +50,8 @@ def run_cli(*args):
 
 def test_rd_cli_writes_the_curves_and_reuses_our_files(tmp_path):
     out = tmp_path / "rd"
-    args = ("rd", "astronaut", "--crop", "24", "--rates", "3", "4.5", "--steps", "10", "--qat-steps", "2", "--device", "cpu", "--output", out)
+    args = ("rd", "astronaut", "--crop", "24", "--rates", "3", "4.5", "--steps", "10", "--qat-steps", "2", "--device", "cpu", "--output", out,
+            "--kinds", "siren")
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr
     for name in ("rd.png", "rd_table.md", "rd.json", "ours/astronaut_3bpp.vnpi", "ours/astronaut_4.5bpp.vnpi", "ours/astronaut_4.5bpp.json"):
