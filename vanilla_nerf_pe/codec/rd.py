@@ -6,8 +6,8 @@ image's curve at a given rate (linearly in bpp), so codecs whose settings land o
 are compared at the same one. The baselines are :func:`~vanilla_nerf_pe.codec.baselines.baseline_codecs`.
 COIN's published Kodak curve (Dupont et al. 2021, ``results.json`` of
 github.com/EmilienDupont/coin) is a reference line only: another image set (24 Kodak images of
-768x512); so are the published Kodak PSNRs at 0.3 bpp of the later neural codecs
-(:data:`PUBLISHED_KODAK_03`), points, not curves.
+768x512); so are the published Kodak curves of C3, Cool-chic and Cool-chic v2
+(:data:`PUBLISHED_KODAK_CURVES`) and Strümpler et al.'s 0.3-bpp point (:data:`PUBLISHED_KODAK_03`).
 
 :func:`run_rd` is ``vnp-image rd``: every baseline and our codec at each rate on each image (our
 files are kept in ``OUTPUT/ours`` for the SIREN and ``OUTPUT/ours-latent`` for the latent grids, and
@@ -45,14 +45,25 @@ COIN_KODAK: Tuple[Tuple[float, float], ...] = (
     (0.0368, 22.408), (0.07361, 23.205), (0.1604, 24.6410833), (0.3074, 26.412125), (0.6109, 28.408), (1.209, 30.644),
 )
 
-#: Published Kodak PSNR (dB) at 0.3 bpp of neural codecs, as issue #26 gives them (read off each
-#: paper's Kodak rate-distortion curve and interpolated in log-rate; not re-measured here):
-#: Strümpler et al. 2022 ("Implicit Neural Representations for Image Compression", fig. 5),
-#: Cool-chic (Ladune et al. 2023, ICCV), Cool-chic v2 (Leguay et al. 2023, "Low-complexity
-#: overfitted neural image codec", MMSP), C3 (Kim et al. 2024, CVPR, fig. 4).
-PUBLISHED_KODAK_03: Tuple[Tuple[str, float], ...] = (
-    ("Strümpler et al. 2022", 28.9), ("Cool-chic", 30.0), ("Cool-chic v2", 30.7), ("C3", 31.7),
-)
+#: Published Kodak curves of overfitted neural codecs, (bpp, PSNR in dB), as collected in C3's
+#: repository (github.com/google-deepmind/c3_neural_compression, ``baselines/kodak.py`` at commit
+#: ce70560): C3 (Kim et al. 2024, "C3: High-performance and low-complexity neural compression from a
+#: single image or video", their own runs), Cool-chic (Ladune et al. 2023, from
+#: github.com/Orange-OpenSource/Cool-Chic ``results/kodak``) and Cool-chic v2 (Leguay et al. 2023,
+#: "Low-complexity overfitted neural image codec", same source); mean PSNR over the 24 images.
+PUBLISHED_KODAK_CURVES: Dict[str, Tuple[Tuple[float, float], ...]] = {
+    "C3": ((0.0926, 27.065), (0.1339, 28.450), (0.1532, 28.959), (0.2025, 30.032), (0.2318, 30.594), (0.2761, 31.336),
+           (0.3506, 32.395), (0.5144, 34.368), (0.5785, 35.016), (0.7286, 36.384), (0.8067, 37.037), (0.9140, 37.845),
+           (1.0800, 38.984), (1.4093, 40.847)),
+    "Cool-chic": ((0.0771, 25.699), (0.1276, 27.141), (0.1493, 27.591), (0.2105, 28.690), (0.2463, 29.217), (0.3077, 30.096),
+                  (0.4031, 31.259), (0.6133, 33.313), (0.7201, 34.241), (0.9081, 35.804), (1.0144, 36.550), (1.1614, 37.563),
+                  (1.3463, 38.767)),
+    "Cool-chic v2": ((0.0967, 26.393), (0.2635, 30.060), (0.5991, 33.924), (0.9289, 36.815)),
+}
+#: Published Kodak PSNR at 0.3 bpp of codecs without a curve here: Strümpler et al. 2022 ("Implicit
+#: Neural Representations for Image Compression"), as issue #26 gives it (read off the paper's Kodak
+#: curve, interpolated in log-rate; a point, not a curve).
+PUBLISHED_KODAK_03: Tuple[Tuple[str, float], ...] = (("Strümpler et al. 2022", 28.9),)
 #: The codec name of our files of each ``--kind`` in the points, tables and figures.
 OURS_LABELS: Dict[str, str] = {"siren": "ours", "latent": "ours-latent"}
 
@@ -121,6 +132,14 @@ def coin_psnr_at(bpp: float) -> float:
     return float(np.interp(bpp, rates, values))
 
 
+def published_psnr_at(curve: Sequence[Tuple[float, float]], bpp: float) -> Optional[float]:
+    """A published curve's PSNR at ``bpp``, linear in log(bpp) between its points; None outside it."""
+    rates, values = zip(*curve)
+    if not rates[0] <= bpp <= rates[-1]:
+        return None
+    return float(np.interp(np.log(bpp), np.log(rates), values))
+
+
 def mean_at_rate(points: Sequence[RatePoint], bpp: float, metric: str = "psnr") -> Optional[float]:
     """The mean over images of :func:`value_at_rate`; None when any image's curve misses the rate."""
     by_image: Dict[str, List[RatePoint]] = {}
@@ -157,8 +176,10 @@ def save_rd_figure(path, points: Sequence[RatePoint], title: str, max_bpp: float
                 ax.plot(*zip(*kept), label=codec, **style)
         if metric == "psnr":
             ax.plot(*zip(*COIN_KODAK), "--", color="gray", label="COIN (Kodak, published)")
-            for (name, value), marker in zip(PUBLISHED_KODAK_03, "s^vD"):
-                ax.plot([0.3], [value], marker, color="gray", markerfacecolor="none", label=f"{name} (Kodak, published, 0.3 bpp only)")
+            for (name, curve), style in zip(PUBLISHED_KODAK_CURVES.items(), (":", "-.", (0, (5, 1)))):
+                ax.plot(*zip(*curve), linestyle=style, color="gray", label=f"{name} (Kodak, published)")
+            for name, value in PUBLISHED_KODAK_03:
+                ax.plot([0.3], [value], "s", color="gray", markerfacecolor="none", label=f"{name} (Kodak, published, 0.3 bpp only)")
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
         ax.set_xlim(0, max_bpp)
@@ -272,6 +293,8 @@ def rd_table(points: Sequence[RatePoint], rate: float) -> List[str]:
         )
     coin_same = np.mean([coin_psnr_at(o.bpp) for o in ours_at_rate]) if ours_at_rate else None
     rows.append(f"| COIN (published, Kodak 768x512, not this set) | {coin_psnr_at(rate):.2f} | | {cell(coin_same, '.2f')} | | |")
+    for name, curve in PUBLISHED_KODAK_CURVES.items():
+        rows.append(f"| {name} (published, Kodak 768x512, not this set) | {cell(published_psnr_at(curve, rate), '.2f')} | | | | |")
     if abs(rate - 0.3) < 1e-9:
         rows += [f"| {name} (published, Kodak 768x512, not this set) | {value:.1f} | | | | |" for name, value in PUBLISHED_KODAK_03]
     return rows
@@ -285,7 +308,7 @@ def write_rd(output: Path, points: Sequence[RatePoint], images: Dict[str, np.nda
         size = next(iter(images.values())).shape
         save_rd_figure(output / "rd.png", points, f"{', '.join(images)} ({size[1]}x{size[0]} crops): mean over images")
     write_json({"images": list(images), "crop": crop, "report_rate": report_rate, "coin_kodak": COIN_KODAK,
-                "published_kodak_0.3bpp": dict(PUBLISHED_KODAK_03),
+                "published_kodak_curves": PUBLISHED_KODAK_CURVES, "published_kodak_0.3bpp": dict(PUBLISHED_KODAK_03),
                 "points": [dataclasses.asdict(p) for p in points]}, output / "rd.json")
     return table
 
@@ -294,6 +317,7 @@ __all__ = [
     "COIN_KODAK",
     "OURS_LABELS",
     "PUBLISHED_KODAK_03",
+    "PUBLISHED_KODAK_CURVES",
     "RatePoint",
     "baseline_curve",
     "check_rd_options",
@@ -301,6 +325,7 @@ __all__ = [
     "mean_at_rate",
     "ours_label",
     "ours_point",
+    "published_psnr_at",
     "rd_images",
     "rd_table",
     "run_rd",
