@@ -303,3 +303,12 @@ def test_compress_latent_then_decompress_on_the_cli(tmp_path):
     assert done.returncode == 2 and "truncated" in done.stderr and done.stderr.strip().count("\n") == 0
     done = run_image_cli("compress", source, out, "--kind", "siren", "--lambda", "0.01")
     assert done.returncode == 2 and "--lambda" in done.stderr
+
+
+def test_integer_matmul_is_exact_on_both_paths():
+    rng = np.random.default_rng(1)
+    weight = rng.integers(-2**11, 2**11, (7, 9))
+    for scale in (2**20, 2**45):  # the float64 path, then the int64 one (partial sums beyond 2^52)
+        a = rng.integers(-scale, scale, (50, 9))
+        exact = np.array([[sum(int(x) * int(w) for x, w in zip(row, col)) for col in weight] for row in a], dtype=object)
+        assert np.array_equal(fixed_point._integer_matmul(a, weight).astype(object), exact)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import decimal
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -105,16 +105,52 @@ def _shift_round(values: np.ndarray, shift: int) -> np.ndarray:
     return (values + (1 << (shift - 1))) >> shift
 
 
+def _integer_matmul(a: np.ndarray, weight: np.ndarray, bound: Optional[float] = None) -> np.ndarray:
+    """``a @ weight.T`` of int64 arrays, exactly. When no partial sum can reach 2^52 (``bound``: a
+    bound of ``|a|``, default its maximum) it runs as a float64 product (BLAS), which is then exact
+    whatever the order of the additions (every partial sum is an integer a float64 holds), so the same
+    integers on every machine; otherwise in int64."""
+    if a.size and weight.size:
+        largest = float(np.abs(a).max()) if bound is None else bound
+        if largest * float(np.abs(weight).sum(axis=1).max()) < 2.0**52:
+            return (a.astype(np.float64) @ weight.astype(np.float64).T).astype(np.int64)
+    return a @ weight.astype(np.int64).T
+
+
 def integer_mlp(context: np.ndarray, layers: List[IntegerLayer]) -> np.ndarray:
     """The context model on integer latents ``context [N, T]``: ReLU between the layers, none after
-    the last; ``[N, out]`` int64 at ``2^-ACT_FRAC``. Only integer multiply-adds, adds and shifts."""
-    a = np.asarray(context, dtype=np.int64) << ACT_FRAC
-    for index, layer in enumerate(layers):
-        acc = a @ layer.weight.astype(np.int64).T  # at 2^(e_w - ACT_FRAC)
-        a = _shift_round(acc, -layer.weight_exponent) + _shift_round(layer.bias.astype(np.int64) << ACT_FRAC, -layer.bias_exponent)
-        if index < len(layers) - 1:
-            a = np.maximum(a, 0)
-    return a
+    the last; ``[N, out]`` int64 at ``2^-ACT_FRAC``. Only integer multiply-adds (exact), adds and
+    shifts."""
+    return IntegerMLP(layers)(context)
+
+
+class IntegerMLP:
+    """:func:`integer_mlp` prepared once for many calls on contexts within +-LATENT_LIMIT (the
+    decoder's one call per wavefront): the bias terms shifted and each layer's bound on its input
+    computed ahead."""
+
+    def __init__(self, layers: List[IntegerLayer]) -> None:
+        self.layers = layers
+        self.biases = [_shift_round(np.asarray(layer.bias, dtype=np.int64) << ACT_FRAC, -layer.bias_exponent) for layer in layers]
+        self.weights = [np.asarray(layer.weight, dtype=np.int64) for layer in layers]
+        bound = float(LATENT_LIMIT << ACT_FRAC)
+        self.bounds = []
+        for layer, weight, bias in zip(layers, self.weights, self.biases):
+            self.bounds.append(bound)
+            row = np.abs(weight).sum(axis=1).max(initial=0)
+            bound = float(row) * bound * 2.0**layer.weight_exponent + 1.0 + float(np.abs(bias).max(initial=0))
+
+    def __call__(self, context: np.ndarray) -> np.ndarray:
+        context = np.asarray(context, dtype=np.int64)
+        bound = self.bounds[0] if context.size and int(np.abs(context).max()) <= LATENT_LIMIT else None
+        a = context << ACT_FRAC
+        for index, (layer, weight, bias) in enumerate(zip(self.layers, self.weights, self.biases)):
+            acc = _integer_matmul(a, weight, bound)  # at 2^(e_w - ACT_FRAC)
+            a = _shift_round(acc, -layer.weight_exponent) + bias
+            if index < len(self.layers) - 1:
+                a = np.maximum(a, 0)
+            bound = self.bounds[index + 1] if bound is not None and index + 1 < len(self.layers) else None
+        return a
 
 
 def float_reference(context: np.ndarray, layers: List[IntegerLayer]) -> np.ndarray:
@@ -133,9 +169,9 @@ def distribution_indices(outputs: np.ndarray) -> Tuple[np.ndarray, np.ndarray, n
     +-LATENT_LIMIT) and the index ``s`` of the nearest scale of the grid (clamped to it)."""
     mu_shift = ACT_FRAC - int(np.log2(MU_STEPS))
     limit = LATENT_LIMIT * MU_STEPS
-    m = np.clip(_shift_round(outputs[:, 0], mu_shift), -limit, limit)
+    m = np.minimum(np.maximum(_shift_round(outputs[:, 0], mu_shift), -limit), limit)
     base, r = m >> int(np.log2(MU_STEPS)), m & (MU_STEPS - 1)
-    s = np.clip((outputs[:, 1] - LOG_SCALE_MIN + LOG_SCALE_STEP // 2) // LOG_SCALE_STEP, 0, NUM_SCALES - 1)
+    s = np.minimum(np.maximum((outputs[:, 1] - LOG_SCALE_MIN + LOG_SCALE_STEP // 2) // LOG_SCALE_STEP, 0), NUM_SCALES - 1)
     return base, r, s
 
 
@@ -195,13 +231,22 @@ def cdf_tables(half_width: int) -> np.ndarray:
 
 def table_probabilities(tables: np.ndarray, r: np.ndarray, s: np.ndarray) -> np.ndarray:
     """The rows of ``tables`` for each symbol's ``(r, s)`` as float64 probabilities ``[N, 2 D + 1]``
-    (exact: integers over a power of two), for ``constriction``'s categorical model family."""
-    return tables[s, r].astype(np.float64) / float(1 << TABLE_PRECISION)
+    (exact: integers over a power of two), for ``constriction``'s categorical model family. Integer
+    ``tables`` are divided by ``2^TABLE_PRECISION``; float ones (:func:`probability_tables`) are
+    taken as they are."""
+    rows = tables[s, r]
+    return rows if rows.dtype == np.float64 else rows.astype(np.float64) / float(1 << TABLE_PRECISION)
+
+
+def probability_tables(tables: np.ndarray) -> np.ndarray:
+    """``tables / 2^TABLE_PRECISION`` in float64 (exact), once for many :func:`table_probabilities`."""
+    return tables.astype(np.float64) / float(1 << TABLE_PRECISION)
 
 
 __all__ = [
     "ACT_FRAC",
     "IntegerLayer",
+    "IntegerMLP",
     "LATENT_LIMIT",
     "LOG_SCALE_MIN",
     "LOG_SCALE_STEP",
@@ -216,5 +261,6 @@ __all__ = [
     "pow2_dequantize",
     "pow2_exponent",
     "pow2_quantize",
+    "probability_tables",
     "table_probabilities",
 ]

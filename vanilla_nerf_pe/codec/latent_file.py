@@ -41,7 +41,8 @@ import torch
 
 from vanilla_nerf_pe.codec.entropy import decode_symbols, encode_symbols
 from vanilla_nerf_pe.codec.fixed_point import (
-    LATENT_LIMIT, IntegerLayer, cdf_tables, distribution_indices, integer_mlp, pow2_dequantize, pow2_quantize, table_probabilities,
+    LATENT_LIMIT, IntegerLayer, IntegerMLP, cdf_tables, distribution_indices, integer_mlp, pow2_dequantize, pow2_quantize,
+    probability_tables, table_probabilities,
 )
 from vanilla_nerf_pe.codec.latent import CONTEXT_OFFSETS, WAVEFRONT_SLOPE, LatentConfig, LatentImage, grid_shapes, network_tensors
 from vanilla_nerf_pe.core.errors import InputError, VanillaNeRFError
@@ -111,18 +112,20 @@ def wavefront_order(shapes: List[Tuple[int, int]]) -> WavefrontOrder:
     grid, then row; each grid is padded (2 rows above, 3 columns left, 1 right) in one buffer."""
     positions, neighbours, keys, slices = [], [], [], []
     offset = 0
+    rows = max(h for h, _ in shapes)
     for k, (h, w) in enumerate(shapes):
         pw = w + _PAD_LEFT + _PAD_RIGHT
-        i, j = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-        i, j = i.reshape(-1), j.reshape(-1)
-        positions.append(offset + (i + _PAD_TOP) * pw + j + _PAD_LEFT)
-        neighbours.append(np.stack([offset + (i + _PAD_TOP + di) * pw + j + _PAD_LEFT + dj for di, dj in CONTEXT_OFFSETS], axis=-1))
-        keys.append(np.stack([j + WAVEFRONT_SLOPE * i, np.full_like(i, k), i], axis=-1))
+        i = np.repeat(np.arange(h), w)
+        j = np.tile(np.arange(w), h)
+        position = offset + (i + _PAD_TOP) * pw + j + _PAD_LEFT
+        positions.append(position)
+        neighbours.append(position[:, None] + np.array([di * pw + dj for di, dj in CONTEXT_OFFSETS])[None, :])
+        keys.append(((j + WAVEFRONT_SLOPE * i) * len(shapes) + k) * rows + i)
         slices.append((offset, h, w, pw))
         offset += (h + _PAD_TOP) * pw
     key = np.concatenate(keys)
-    order = np.lexsort((key[:, 2], key[:, 1], key[:, 0]))
-    t = key[order, 0]
+    order = np.argsort(key, kind="stable")
+    t = key[order] // (len(shapes) * rows)
     groups = np.concatenate([[0], np.flatnonzero(np.diff(t)) + 1, [t.size]])
     return WavefrontOrder(np.concatenate(positions)[order], np.concatenate(neighbours)[order], groups, slices, offset)
 
@@ -278,17 +281,17 @@ def decode_latent(data: bytes) -> Tuple[LatentImage, EncodedLatent]:
     import constriction
 
     order = wavefront_order(grid_shapes(H, W, levels))
-    layers = _integer_layers(weights, exponents, "arm")
-    tables = cdf_tables(half_width)
+    context_model = IntegerMLP(_integer_layers(weights, exponents, "arm"))
+    tables = probability_tables(cdf_tables(half_width))
     buffer = np.zeros(order.size, dtype=np.int64)
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(payload[weight_length:], dtype="<u4").astype(np.uint32))
     family = constriction.stream.model.Categorical(perfect=False)
     groups = order.groups
     for g in range(groups.size - 1):
         chunk = slice(groups[g], groups[g + 1])
-        base, r, s = distribution_indices(integer_mlp(buffer[order.neighbours[chunk]], layers))
+        base, r, s = distribution_indices(context_model(buffer[order.neighbours[chunk]]))
         decoded = coder.decode(family, table_probabilities(tables, r, s))
-        buffer[order.positions[chunk]] = np.clip(decoded.astype(np.int64) - half_width + base, -LATENT_LIMIT, LATENT_LIMIT)
+        buffer[order.positions[chunk]] = np.minimum(np.maximum(decoded - half_width + base, -LATENT_LIMIT), LATENT_LIMIT)
     grids = _grids(buffer, order)
     with torch.no_grad():
         for parameter, grid in zip(model.latents, grids):
