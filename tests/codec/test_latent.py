@@ -31,9 +31,9 @@ from vanilla_nerf_pe.core.metrics import psnr_uint8
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def random_model(H=20, W=27, C=3, levels=4, seed=0, scale=3.0) -> tuple:
+def random_model(H=20, W=27, C=3, levels=4, seed=0, scale=3.0, refine_blocks=0) -> tuple:
     """A LatentImage with random integer-ish latents and networks on their power-of-two grids."""
-    config = LatentConfig(levels=levels, synthesis_widths=(8,), arm_widths=(6,))
+    config = LatentConfig(levels=levels, synthesis_widths=(8,), arm_widths=(6,), refine_blocks=refine_blocks)
     model = LatentImage(config, H, W, C)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -122,8 +122,9 @@ def test_wavefront_order_decodes_every_neighbour_first():
 # --------------------------------------------------------------------------
 
 
-def test_round_trip_is_bit_exact_for_weights_and_latents():
-    model, exponents = random_model()
+@pytest.mark.parametrize("refine_blocks", [0, 1])
+def test_round_trip_is_bit_exact_for_weights_and_latents(refine_blocks):
+    model, exponents = random_model(refine_blocks=refine_blocks)
     encoded = encode_latent(model, exponents)
     assert encoded.data[:4] == container.MAGIC and encoded.data[4] == LATENT_FORMAT_VERSION
     decoded, read = decode_latent(encoded.data)
@@ -141,7 +142,7 @@ def test_round_trip_is_bit_exact_for_weights_and_latents():
 
 
 def test_decoding_is_the_same_with_one_or_two_threads():
-    model, exponents = random_model(H=40, W=33, levels=5, seed=3)
+    model, exponents = random_model(H=40, W=33, levels=5, seed=3, refine_blocks=1)
     torch.set_num_threads(1)
     data = encode_latent(model, exponents).data
     one = decode_image(data)
@@ -188,12 +189,12 @@ def test_header_layout_matches_the_documentation():
     encoded = encode_latent(model, exponents)
     data = encoded.data
     assert struct.unpack_from("<4sBBHHB", data, 0) == (b"VNPI", 3, 3, 300, 70, 3)
-    assert struct.unpack_from("<BB", data, 11) == (1, 8) and struct.unpack_from("<BB", data, 13) == (1, 6)
-    assert data[15] == encoded.half_width
+    assert struct.unpack_from("<BBBBB", data, 11) == (1, 8, 0, 1, 6)  # synthesis widths, refinement blocks, context model widths
+    assert data[16] == encoded.half_width
     weight_length, latent_length, checksum = struct.unpack_from("<III", data, encoded.header_bytes - 12)
     assert (weight_length, latent_length) == (encoded.weight_bytes, encoded.latent_bytes)
     assert zlib.crc32(data[encoded.header_bytes :], zlib.crc32(data[: encoded.header_bytes - 4])) == checksum
-    assert encoded.header_bytes == 16 + 5 * len(network_tensors(model)) + 12
+    assert encoded.header_bytes == 17 + 5 * len(network_tensors(model)) + 12
 
 
 # --------------------------------------------------------------------------

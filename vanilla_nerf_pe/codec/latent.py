@@ -51,6 +51,9 @@ class LatentConfig:
     """K: latent grids at H/2^k x W/2^k for k = 0..K-1, one feature each."""
     synthesis_widths: Tuple[int, ...] = (24,)
     """hidden layers of the per-pixel synthesis MLP (ReLU); its input is the K upsampled latents."""
+    refine_blocks: int = 0
+    """residual blocks of two 3x3 convolutions (C -> C, ReLU between, replicate padding) after the
+    synthesis MLP (Cool-chic v2's convolutional synthesis, Leguay et al. 2023)."""
     arm_widths: Tuple[int, ...] = (16,)
     """hidden layers of the auto-regressive context model (ReLU) over the causal neighbours."""
     steps: int = 2400
@@ -76,6 +79,8 @@ class LatentConfig:
         for name, widths in (("synthesis-widths", self.synthesis_widths), ("arm-widths", self.arm_widths)):
             if any(not 1 <= w <= 255 for w in widths) or len(widths) > 8:
                 raise InputError(f"--latent.{name}: at most 8 layers of 1..255 units, got {tuple(widths)}")
+        if not 0 <= self.refine_blocks <= 8:
+            raise InputError(f"--latent.refine-blocks must be in 0..8, got {self.refine_blocks}")
         if self.steps < 0 or self.ste_steps < 0:
             raise InputError("--latent.steps and --latent.ste-steps must be >= 0")
         if not (self.lr > 0 and self.latent_lr > 0 and self.ste_lr > 0):
@@ -114,25 +119,30 @@ class LatentImage(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.synthesis = mlp(config.levels, config.synthesis_widths, channels)
+            self.refine = nn.ModuleList([nn.Conv2d(channels, channels, 3) for _ in range(2 * config.refine_blocks)])
             self.arm = mlp(len(CONTEXT_OFFSETS), config.arm_widths, 2)
         with torch.no_grad():  # start at mid-grey, with a broad latent distribution
             linear_layers(self.synthesis)[-1].bias.fill_(0.5)
+            for conv in self.refine[1::2]:  # each block starts as the identity
+                conv.weight.zero_()
+                conv.bias.zero_()
             linear_layers(self.arm)[-1].bias.copy_(torch.tensor([0.0, 1.0]))
 
     def decode(self, latents: Sequence[Tensor]) -> Tensor:
         """The image ``[H, W, C]`` (not clamped) of the grids ``latents``: :func:`synthesize`."""
-        return synthesize(latents, self.synthesis, self.height, self.width)
+        return refine(synthesize(latents, self.synthesis, self.height, self.width), self.refine)
 
     def num_latents(self) -> int:
         return sum(p.numel() for p in self.latents)
 
 
 def network_tensors(model: LatentImage) -> Dict[str, Tensor]:
-    """The stored network tensors in file order: the synthesis', then the context model's, each
-    layer's weight then bias (``synthesis.0.weight``, ``synthesis.0.bias``, ..., ``arm.0.weight``, ...)."""
+    """The stored network tensors in file order: the synthesis MLP's, the refinement convolutions',
+    then the context model's, each layer's weight then bias (``synthesis.0.weight``,
+    ``synthesis.0.bias``, ..., ``refine.0.weight``, ..., ``arm.0.weight``, ...)."""
     out = {}
-    for prefix, network in (("synthesis", model.synthesis), ("arm", model.arm)):
-        for i, layer in enumerate(linear_layers(network)):
+    for prefix, layers in (("synthesis", linear_layers(model.synthesis)), ("refine", list(model.refine)), ("arm", linear_layers(model.arm))):
+        for i, layer in enumerate(layers):
             out[f"{prefix}.{i}.weight"], out[f"{prefix}.{i}.bias"] = layer.weight, layer.bias
     return out
 
@@ -149,6 +159,18 @@ def synthesize(latents: Sequence[Tensor], synthesis: nn.Module, height: int, wid
     features = upsample(latents, height, width)
     out = torch.cat([synthesis(features[i : i + chunk]) for i in range(0, features.shape[0], chunk)])
     return out.reshape(height, width, -1)
+
+
+def refine(image: Tensor, convolutions: Sequence[nn.Module]) -> Tensor:
+    """``image [H, W, C]`` through residual blocks of two 3x3 convolutions (``x + conv(relu(conv(x)))``,
+    replicate padding); the identity without convolutions."""
+    if not len(convolutions):
+        return image
+    x = image.permute(2, 0, 1)[None]
+    for first, second in zip(convolutions[::2], convolutions[1::2]):
+        inner = torch.relu(first(F.pad(x, (1, 1, 1, 1), mode="replicate")))
+        x = x + second(F.pad(inner, (1, 1, 1, 1), mode="replicate"))
+    return x[0].permute(1, 2, 0)
 
 
 def causal_context(grid: Tensor) -> Tensor:
@@ -203,14 +225,15 @@ def quantize_latents(latents: Sequence[Tensor], stage: str, generator: torch.Gen
 
 
 def macs_per_pixel(config: LatentConfig, height: int, width: int, channels: int) -> float:
-    """The decoder's multiply-accumulates per pixel: the synthesis MLP, the context model on every
-    latent (about 4/3 per pixel) and the bilinear upsampling (4 per grid but the full-size one)."""
+    """The decoder's multiply-accumulates per pixel: the synthesis MLP, its refinement convolutions
+    (9 C^2 each), the context model on every latent (about 4/3 per pixel) and the bilinear
+    upsampling (4 per grid but the full-size one)."""
     def dense(n_in: int, widths: Sequence[int], n_out: int) -> int:
         dims = [n_in, *widths, n_out]
         return sum(a * b for a, b in zip(dims, dims[1:]))
 
     latents = sum(h * w for h, w in grid_shapes(height, width, config.levels))
-    return (dense(config.levels, config.synthesis_widths, channels) + 4 * (config.levels - 1)
+    return (dense(config.levels, config.synthesis_widths, channels) + 4 * (config.levels - 1) + 18 * channels**2 * config.refine_blocks
             + dense(len(CONTEXT_OFFSETS), config.arm_widths, 2) * latents / (height * width))
 
 
@@ -228,6 +251,7 @@ __all__ = [
     "mlp",
     "network_tensors",
     "quantize_latents",
+    "refine",
     "synthesize",
     "upsample",
 ]

@@ -8,12 +8,13 @@ File format, version 3 (all integers little-endian; ``f16`` an IEEE half float):
     height, width    u16, u16  the image's size in pixels
     levels           u8        K, the latent grids (ceil(H/2^k) x ceil(W/2^k), k = 0..K-1)
     synthesis        u8 n, n u8  the synthesis MLP's hidden widths
+    refinement       u8        residual blocks of two 3x3 convolutions after the synthesis MLP
     context model    u8 n, n u8  the auto-regressive model's hidden widths
     half-width       u8        D: the latent symbols are offsets -D..D from the predicted mean's base
     per tensor       u8 i8 u8 f16  bits (the symbols' range, 2..16), power-of-two step exponent e
                                (step 2^e), entropy family (0 Laplace, 1 Gaussian), entropy scale; one
-                               entry per network tensor, synthesis then context model, each layer's
-                               weight then bias
+                               entry per network tensor: synthesis MLP, refinement convolutions, then
+                               context model, each layer's weight then bias
     weights length   u32       bytes of the weights' ANS stream
     latents length   u32       bytes of the latents' ANS stream
     checksum         u32       CRC-32 of every byte before it and of both streams
@@ -153,7 +154,7 @@ def _integer_layers(weights: Dict[str, np.ndarray], exponents: Dict[str, int], p
 
 def _architecture(config: LatentConfig) -> bytes:
     return struct.pack(f"<B{len(config.synthesis_widths)}B", len(config.synthesis_widths), *config.synthesis_widths) + \
-        struct.pack(f"<B{len(config.arm_widths)}B", len(config.arm_widths), *config.arm_widths)
+        struct.pack("<B", config.refine_blocks) + struct.pack(f"<B{len(config.arm_widths)}B", len(config.arm_widths), *config.arm_widths)
 
 
 def encode_latent(model: LatentImage, exponents: Dict[str, int]) -> EncodedLatent:
@@ -224,12 +225,12 @@ class _Reader:
 
 def _tensor_shapes(config: LatentConfig, channels: int) -> List[Tuple[int, ...]]:
     """The shapes of the network tensors a header describes, in file order (without building them)."""
-    shapes: List[Tuple[int, ...]] = []
-    for n_in, widths, n_out in ((config.levels, config.synthesis_widths, channels), (len(CONTEXT_OFFSETS), config.arm_widths, 2)):
+    def dense(n_in: int, widths: Tuple[int, ...], n_out: int) -> List[Tuple[int, ...]]:
         dims = [n_in, *widths, n_out]
-        for a, b in zip(dims, dims[1:]):
-            shapes += [(b, a), (b,)]
-    return shapes
+        return [shape for a, b in zip(dims, dims[1:]) for shape in ((b, a), (b,))]
+
+    refine = [(channels, channels, 3, 3), (channels,)] * (2 * config.refine_blocks)
+    return dense(config.levels, config.synthesis_widths, channels) + refine + dense(len(CONTEXT_OFFSETS), config.arm_widths, 2)
 
 
 def decode_latent(data: bytes) -> Tuple[LatentImage, EncodedLatent]:
@@ -243,10 +244,11 @@ def decode_latent(data: bytes) -> Tuple[LatentImage, EncodedLatent]:
         raise InputError(f"file format version {version} is not a latent-grid file")
     (n,) = reader.take("<B")
     synthesis = reader.take(f"<{n}B")
+    (refine_blocks,) = reader.take("<B")
     (n,) = reader.take("<B")
     arm = reader.take(f"<{n}B")
     (half_width,) = reader.take("<B")
-    config = LatentConfig(levels=levels, synthesis_widths=tuple(synthesis), arm_widths=tuple(arm))
+    config = LatentConfig(levels=levels, synthesis_widths=tuple(synthesis), refine_blocks=refine_blocks, arm_widths=tuple(arm))
     shapes = _tensor_shapes(config, C)
     entries = [reader.take(_TENSOR) for _ in shapes]
     weight_length, latent_length = reader.take("<II")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -37,6 +37,9 @@ LAMBDA_GAIN = 0.02
 LAMBDA_WARMUP = 0.1
 #: Bits per network weight the rate target sets aside for the networks (before they are quantised).
 NETWORK_BITS_GUESS = 7.0
+#: The networks quantised together (one precision each): the synthesis MLP with its refinement
+#: convolutions, and the context model.
+NETWORK_GROUPS: Dict[str, Tuple[str, ...]] = {"synthesis": ("synthesis", "refine"), "arm": ("arm",)}
 #: Bytes the rate target sets aside for the version-3 header.
 HEADER_BYTES_GUESS = 40
 
@@ -67,12 +70,14 @@ def _psnr(mse: float) -> float:
 
 
 def quantize_network(tensors: Dict[str, Tensor], prefix: str, bits: int) -> Dict[str, int]:
-    """Round every tensor named ``prefix.*`` in place to the power-of-two step of a ``bits``-bit
-    quantiser (:func:`pow2_exponent`); returns their exponents."""
+    """Round every tensor whose name starts with ``prefix`` (one of :data:`NETWORK_GROUPS`' names,
+    or any ``name.``) in place to the power-of-two step of a ``bits``-bit quantiser
+    (:func:`pow2_exponent`); returns their exponents."""
+    prefixes = tuple(f"{p}." for p in NETWORK_GROUPS.get(prefix, (prefix,)))
     exponents = {}
     with torch.no_grad():
         for name, tensor in tensors.items():
-            if name.startswith(prefix + "."):
+            if name.startswith(prefixes):
                 e = pow2_exponent(tensor, 2 ** (bits - 1) - 1)
                 tensor.copy_(pow2_dequantize(pow2_quantize(tensor, e), e))
                 exponents[name] = e
@@ -98,22 +103,21 @@ def _choose_network_bits(model: LatentImage, target: Tensor, rate_lambda: float,
     latents = quantize_latents(model.latents, "hard")
     exponents: Dict[str, int] = {}
     chosen: Dict[str, int] = {}
-    for prefix in ("synthesis", "arm"):
+    for prefix, members in NETWORK_GROUPS.items():
+        mine = [name for name in tensors if name.startswith(tuple(f"{m}." for m in members))]
         best = None
         for bits in range(4, max_bits + 1):
             with torch.no_grad():
-                for name, t in tensors.items():
-                    if name.startswith(prefix + "."):
-                        t.copy_(saved[name])
+                for name in mine:
+                    tensors[name].copy_(saved[name])
                 trial = quantize_network(tensors, prefix, bits)
                 rate = weight_payload_bits(tensors, trial) + (float(latent_bits(latents, model.arm)) if prefix == "arm" else 0.0)
                 loss = (float(_mse(model, latents, target)) if prefix == "synthesis" else 0.0) + rate_lambda * rate / (H * W)
             if best is None or loss < best[0]:
-                best = (loss, bits, trial)
+                best = (loss, bits)
         with torch.no_grad():
-            for name, t in tensors.items():
-                if name.startswith(prefix + "."):
-                    t.copy_(saved[name])
+            for name in mine:
+                tensors[name].copy_(saved[name])
         exponents.update(quantize_network(tensors, prefix, best[1]))
         chosen[prefix] = best[1]
     return {"exponents": exponents, "bits": chosen}
@@ -191,6 +195,7 @@ def fit_latent_image(image: Tensor, config: LatentConfig, bpp: Optional[float] =
 __all__ = [
     "LAMBDA_AT_03_BPP",
     "LatentFit",
+    "NETWORK_GROUPS",
     "fit_latent_image",
     "initial_lambda",
     "latent_rate_target",
