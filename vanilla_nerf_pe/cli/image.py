@@ -193,6 +193,8 @@ class RdCommand:
     """compress with our codec too (--no-ours: the baselines only, seconds)."""
     kinds: Tuple[str, ...] = ("siren", "latent")
     """our codec's kinds: siren (COIN-style, files in OUTPUT/ours), latent (Cool-chic-style, OUTPUT/ours-latent)."""
+    latent_rates: Tuple[float, ...] = ()
+    """target bits per pixel of the latent kind's files; default: --rates."""
     baselines: Tuple[str, ...] = ("JPEG 4:4:4", "JPEG 4:2:0", "WebP", "JPEG 2000", "AVIF", "JPEG XL")
     """baseline codecs to run (AVIF's encoder is the slow one)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -350,7 +352,8 @@ def run_rd_command(args: RdCommand) -> None:
     config = dataclasses.replace(args.codec, latent=args.latent)
     with progress_bars(args.quiet) as progress:
         points = rd.run_rd(images, args.output, args.rates, args.baselines, config, ours=args.ours,
-                           device=resolve_device(args.device), progress=progress, log=say, kinds=args.kinds)
+                           device=resolve_device(args.device), progress=progress, log=say, kinds=args.kinds,
+                           kind_rates={"latent": args.latent_rates})
     table = rd.write_rd(args.output, points, images, args.crop, args.report_rate)
     print(table, end="")
     say(f"wrote rd.png, rd_table.md and rd.json to {args.output}")

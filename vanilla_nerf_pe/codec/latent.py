@@ -49,15 +49,19 @@ class LatentConfig:
 
     levels: int = 7
     """K: latent grids at H/2^k x W/2^k for k = 0..K-1, one feature each."""
-    synthesis_widths: Tuple[int, ...] = (24,)
+    synthesis_widths: Tuple[int, ...] = (32,)
     """hidden layers of the per-pixel synthesis MLP (ReLU); its input is the K upsampled latents."""
-    refine_blocks: int = 0
+    refine_blocks: int = 1
     """residual blocks of two 3x3 convolutions (C -> C, ReLU between, replicate padding) after the
     synthesis MLP (Cool-chic v2's convolutional synthesis, Leguay et al. 2023)."""
     arm_widths: Tuple[int, ...] = (16,)
     """hidden layers of the auto-regressive context model (ReLU) over the causal neighbours."""
-    steps: int = 2400
+    steps: int = 1200
     """full-image Adam steps with uniform noise in place of the rounding (the bulk of the fit)."""
+    mixed_quantization: bool = False
+    """in the noise stage, the distortion of the rounded latents (straight-through) and only the rate
+    of the noisy ones (the "mixed" quantisation of Minnen and Singh 2020); default: noise in both
+    (Cool-chic v1), which fitted the shipped crops better (docs/codec.md)."""
     ste_steps: int = 300
     """then steps with rounded latents and a straight-through gradient (Cool-chic's, C3's last stage)."""
     lr: float = 1e-2

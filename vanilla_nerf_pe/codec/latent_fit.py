@@ -4,8 +4,9 @@ the networks.
 The schedule of Cool-chic (Ladune et al. 2023) and C3 (Kim et al. 2024, sec. 3.3): a long stage with
 uniform noise standing in for the latents' rounding (differentiable rate and distortion), a short
 stage with rounded latents and a straight-through gradient, and the file with hard rounding. With
-a target rate instead of a lambda, lambda is adapted during the noise stage (a multiplicative,
-damped controller on the estimated rate), which replaces the search over lambda of separate fits.
+a target rate instead of a lambda, lambda is adapted during the fit (a multiplicative, damped
+controller on the rate of the rounded latents, which the noisy ones overestimate), which replaces
+the search over lambda of separate fits.
 The networks are quantised after the fit with power-of-two steps (:mod:`~vanilla_nerf_pe.codec.fixed_point`),
 each network's precision chosen for least ``MSE + lambda bpp`` (Cool-chic's post-training
 quantisation of its MLPs).
@@ -31,10 +32,14 @@ from vanilla_nerf_pe.image.progress import FitCallback
 #: lambda of MSE (images in [0, 1]) per bit per pixel that a 0.3-bpp file starts the controller at;
 #: other rates start at this times (0.3 / bpp)^1.5.
 LAMBDA_AT_03_BPP = 4e-3
-#: The controller's step: log lambda moves by this times log(estimated / target rate) per step.
-LAMBDA_GAIN = 0.02
-#: The controller starts after this fraction of the noise stage (the latents grow from zero first).
-LAMBDA_WARMUP = 0.1
+#: The controller's step: every LAMBDA_EVERY steps, log lambda moves by this times
+#: log(rate of the rounded latents / target rate).
+LAMBDA_GAIN = 0.15
+LAMBDA_EVERY = 10
+#: The controller runs from this fraction of all steps (the latents grow from zero first) until
+#: LAMBDA_FREEZE of them (the last steps settle at a fixed lambda).
+LAMBDA_WARMUP = 0.05
+LAMBDA_FREEZE = 0.9
 #: Bits per network weight the rate target sets aside for the networks (before they are quantised).
 NETWORK_BITS_GUESS = 7.0
 #: The networks quantised together (one precision each): the synthesis MLP with its refinement
@@ -171,14 +176,17 @@ def fit_latent_image(image: Tensor, config: LatentConfig, bpp: Optional[float] =
             step += 1
             optimizer.zero_grad(set_to_none=True)
             latents = quantize_latents(model.latents, stage, generator)
-            mse = _mse(model, latents, target)
+            seen = quantize_latents(model.latents, "ste") if stage == "noise" and config.mixed_quantization else latents
+            mse = _mse(model, seen, target)
             bits = latent_bits(latents, model.arm)
             loss = mse + rate_lambda * bits / (H * W)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            if adaptive and stage == "noise" and i >= LAMBDA_WARMUP * steps:
-                rate_lambda *= math.exp(LAMBDA_GAIN * math.log(max(float(bits.detach()) / (H * W), 1e-6) / latent_target))
+            if adaptive and step % LAMBDA_EVERY == 0 and LAMBDA_WARMUP * total <= step < LAMBDA_FREEZE * total:
+                with torch.no_grad():  # the rate of what the file will hold, not of the noisy latents
+                    rounded = float(latent_bits(quantize_latents(model.latents, "hard"), model.arm)) / (H * W)
+                rate_lambda *= math.exp(LAMBDA_GAIN * math.log(max(rounded, 1e-6) / latent_target))
             score = None
             if step % max(eval_every, 1) == 0 or step == total:
                 with torch.no_grad():

@@ -243,11 +243,16 @@ def ours_point(name: str, array: np.ndarray, config: CompressConfig, folder: Pat
 
 def run_rd(images: Dict[str, np.ndarray], output: Path, rates: Sequence[float], baselines: Sequence[str], config: CompressConfig,
            ours: bool = True, device: str = "cpu", progress: Optional[ProgressFactory] = None,
-           log: Callable[[str], None] = lambda line: None, kinds: Sequence[str] = ("siren",)) -> List[RatePoint]:
+           log: Callable[[str], None] = lambda line: None, kinds: Sequence[str] = ("siren",),
+           kind_rates: Optional[Dict[str, Sequence[float]]] = None) -> List[RatePoint]:
     """Every point of every codec on every image: each of ``baselines`` over its settings and, with
-    ``ours``, our codec of each of ``kinds`` (``config`` at each of ``rates``; files kept in
-    ``output/`` :func:`ours_label`). ``log`` gets a line per image and per file of ours."""
+    ``ours``, our codec of each of ``kinds`` (``config`` at each of ``rates``, or of
+    ``kind_rates[kind]``; files kept in ``output/`` :func:`ours_label`). ``log`` gets a line per
+    image and per file of ours."""
     check_rd_options(rates, baselines)
+    kind_rates = {kind: (kind_rates or {}).get(kind) or rates for kind in kinds}
+    for chosen in kind_rates.values():
+        check_rd_options(chosen, baselines)
     unknown = [k for k in kinds if k not in COMPRESS_KINDS]
     if unknown or not kinds:
         raise InputError(f"--kinds {list(kinds)}: choose from {', '.join(COMPRESS_KINDS)}")
@@ -260,7 +265,7 @@ def run_rd(images: Dict[str, np.ndarray], output: Path, rates: Sequence[float], 
         log(f"rd: {name} ({array.shape[1]}x{array.shape[0]}): baselines done")
         if not ours:
             continue
-        for kind, rate in ((k, r) for k in kinds for r in sorted(rates)):
+        for kind, rate in ((k, r) for k in kinds for r in sorted(kind_rates[k])):
             point = ours_point(name, array, dataclasses.replace(config, bpp=rate, kind=kind), output / ours_label(kind), device, progress)
             points.append(point)
             log(f"rd: {name} {point.codec} at {rate:g}: {point.bpp:.3f} bpp, {point.psnr:.2f} dB, SSIM {point.ssim:.3f}, "
