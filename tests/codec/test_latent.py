@@ -238,7 +238,8 @@ def test_laplace_bits_are_a_distribution_and_the_rate_is_their_sum():
 
 def test_rate_accounting_matches_the_file_size():
     image = torch.from_numpy(synthetic_image(48))
-    result = compress_image(image, CompressConfig(kind="latent", bpp=2.0, latent=LatentConfig(levels=4, steps=150, ste_steps=30)))
+    small = LatentConfig(levels=4, synthesis_widths=(12,), refine_blocks=0, arm_widths=(8,), steps=150, ste_steps=30)
+    result = compress_image(image, CompressConfig(kind="latent", bpp=2.0, latent=small))
     encoded = result.encoded
     assert encoded.bpp == 8 * len(encoded.data) / (48 * 48)
     assert len(encoded.data) == encoded.header_bytes + encoded.weight_bytes + encoded.latent_bytes
@@ -265,15 +266,16 @@ def test_the_latent_codec_beats_the_siren_codec_at_equal_file_size():
     latent file no larger and better."""
     image = torch.from_numpy(synthetic_image(64))
     siren = compress_image(image, CompressConfig(bpp=1.5, steps=600, coder="ans"))
-    latent = compress_image(image, CompressConfig(kind="latent", bpp=1.5, latent=LatentConfig(levels=5, steps=500, ste_steps=60)))
+    small = LatentConfig(levels=5, synthesis_widths=(12,), refine_blocks=0, arm_widths=(8,), steps=500, ste_steps=60)
+    latent = compress_image(image, CompressConfig(kind="latent", bpp=1.5, latent=small))
     assert len(latent.encoded.data) <= 1.05 * len(siren.encoded.data), (len(latent.encoded.data), len(siren.encoded.data))
     assert latent.psnr > siren.psnr + 1.0, (latent.psnr, siren.psnr)
 
 
 def test_macs_per_pixel_counts_the_decoder():
-    config = LatentConfig(levels=7, synthesis_widths=(24,), arm_widths=(16,))
+    config = LatentConfig(levels=7, synthesis_widths=(24,), refine_blocks=1, arm_widths=(16,))
     latents = sum(h * w for h, w in grid_shapes(512, 512, 7))
-    expected = (7 * 24 + 24 * 3) + 4 * 6 + (10 * 16 + 16 * 2) * latents / 512**2
+    expected = (7 * 24 + 24 * 3) + 2 * 9 * 3 * 3 + 4 * 6 + (10 * 16 + 16 * 2) * latents / 512**2
     assert macs_per_pixel(config, 512, 512, 3) == pytest.approx(expected)
 
 
@@ -290,7 +292,8 @@ def test_compress_latent_then_decompress_on_the_cli(tmp_path):
     source = save_image(torch.from_numpy(synthetic_image(32)), tmp_path / "s.png")
     out = tmp_path / "s.vnpi"
     done = run_image_cli("compress", source, out, "--kind", "latent", "--bpp", "4", "--latent.steps", "40", "--latent.ste-steps", "5",
-                         "--latent.levels", "3", "--quiet")
+                         "--latent.levels", "3", "--latent.synthesis-widths", "8", "--latent.refine-blocks", "0", "--latent.arm-widths", "6",
+                         "--quiet")
     assert done.returncode == 0, done.stderr
     assert f"{out.stat().st_size} B" in done.stdout and "MACs per pixel" in done.stdout and out.read_bytes()[4] == 3
     first, second = tmp_path / "a.png", tmp_path / "b.png"

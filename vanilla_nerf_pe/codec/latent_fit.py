@@ -31,14 +31,17 @@ from vanilla_nerf_pe.image.progress import FitCallback
 
 #: lambda of MSE (images in [0, 1]) per bit per pixel that a 0.3-bpp file starts the controller at;
 #: other rates start at this times (0.3 / bpp)^1.5.
-LAMBDA_AT_03_BPP = 4e-3
+LAMBDA_AT_03_BPP = 1e-2
+#: The controller keeps lambda within this factor of its start: a lambda far above it can drive
+#: every latent to zero, a state the fit does not leave (the image collapses to a flat colour).
+LAMBDA_RANGE = 4.0
 #: The controller's step: every LAMBDA_EVERY steps, log lambda moves by this times
 #: log(rate of the rounded latents / target rate).
-LAMBDA_GAIN = 0.15
+LAMBDA_GAIN = 0.05
 LAMBDA_EVERY = 10
 #: The controller runs from this fraction of all steps (the latents grow from zero first) until
 #: LAMBDA_FREEZE of them (the last steps settle at a fixed lambda).
-LAMBDA_WARMUP = 0.05
+LAMBDA_WARMUP = 0.1
 LAMBDA_FREEZE = 0.9
 #: Bits per network weight the rate target sets aside for the networks (before they are quantised).
 NETWORK_BITS_GUESS = 7.0
@@ -161,7 +164,7 @@ def fit_latent_image(image: Tensor, config: LatentConfig, bpp: Optional[float] =
     target = image.float().cpu()
     model = LatentImage(config, H, W, C)
     adaptive = rate_lambda is None
-    rate_lambda = initial_lambda(bpp) if adaptive else rate_lambda
+    rate_lambda = start_lambda = initial_lambda(bpp) if adaptive else rate_lambda
     latent_target = latent_rate_target(model, bpp) if adaptive else None
     generator = torch.Generator().manual_seed(config.seed)
     total = config.steps + config.ste_steps
@@ -187,6 +190,7 @@ def fit_latent_image(image: Tensor, config: LatentConfig, bpp: Optional[float] =
                 with torch.no_grad():  # the rate of what the file will hold, not of the noisy latents
                     rounded = float(latent_bits(quantize_latents(model.latents, "hard"), model.arm)) / (H * W)
                 rate_lambda *= math.exp(LAMBDA_GAIN * math.log(max(rounded, 1e-6) / latent_target))
+                rate_lambda = min(max(rate_lambda, start_lambda / LAMBDA_RANGE), start_lambda * LAMBDA_RANGE)
             score = None
             if step % max(eval_every, 1) == 0 or step == total:
                 with torch.no_grad():
