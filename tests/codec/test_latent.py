@@ -316,3 +316,22 @@ def test_integer_matmul_is_exact_on_both_paths():
         a = rng.integers(-scale, scale, (50, 9))
         exact = np.array([[sum(int(x) * int(w) for x, w in zip(row, col)) for col in weight] for row in a], dtype=object)
         assert np.array_equal(fixed_point._integer_matmul(a, weight).astype(object), exact)
+
+
+def test_psnr_search_runs_for_the_latent_kind():
+    """--psnr with --kind latent: the rate is searched without a network to size (a stand-in codec)."""
+    import math
+    from types import SimpleNamespace
+
+    from vanilla_nerf_pe.codec.compress import compress_to_psnr
+
+    calls = []
+
+    def compress(image, config):
+        calls.append(config.bpp)
+        return SimpleNamespace(encoded=SimpleNamespace(bpp=config.bpp, data=bytes(int(config.bpp * 100))), psnr=24.0 + 4 * math.log2(config.bpp / 0.3))
+
+    search = compress_to_psnr(torch.zeros(64, 64, 3), CompressConfig(kind="latent", bpp=0.3, psnr_tries=4), 26.0, compress=compress)
+    assert search.reached and 26.0 <= search.best.psnr < 26.5 and len(calls) <= 4 and calls[0] == 0.3
+    with pytest.raises(InputError, match="--lambda"):
+        CompressConfig(kind="latent", rate_lambda=0.01, psnr=30.0).check()
