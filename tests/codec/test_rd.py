@@ -50,7 +50,8 @@ def run_cli(*args):
 
 def test_rd_cli_writes_the_curves_and_reuses_our_files(tmp_path):
     out = tmp_path / "rd"
-    args = ("rd", "astronaut", "--crop", "24", "--rates", "3", "4.5", "--steps", "10", "--qat-steps", "2", "--device", "cpu", "--output", out)
+    args = ("rd", "astronaut", "--crop", "24", "--rates", "3", "4.5", "--steps", "10", "--qat-steps", "2", "--device", "cpu", "--output", out,
+            "--kinds", "siren")
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr
     for name in ("rd.png", "rd_table.md", "rd.json", "ours/astronaut_3bpp.vnpi", "ours/astronaut_4.5bpp.vnpi", "ours/astronaut_4.5bpp.json"):
@@ -77,3 +78,13 @@ def test_table1_cli_on_a_named_photograph(tmp_path):
     assert "24.95 dB" in (tmp_path / "table1.md").read_text()
     done = run_cli("table1", "--methods", "relu", "--output", tmp_path)
     assert done.returncode == 2 and "relu" in done.stderr
+
+
+def test_published_kodak_curves_give_the_issues_values_at_0_3_bpp():
+    from vanilla_nerf_pe.codec.rd import PUBLISHED_KODAK_CURVES, published_psnr_at, rd_table
+
+    at = {name: published_psnr_at(curve, 0.3) for name, curve in PUBLISHED_KODAK_CURVES.items()}
+    assert at == pytest.approx({"C3": 31.7, "Cool-chic": 30.0, "Cool-chic v2": 30.7}, abs=0.05)
+    assert published_psnr_at(PUBLISHED_KODAK_CURVES["C3"], 5.0) is None
+    rows = rd_table([point(0.2, 20.0, codec="ours-latent"), point(0.4, 24.0, codec="ours-latent")], 0.3)
+    assert any(row.startswith("| ours-latent | 22.00") for row in rows) and any("C3 (published" in row for row in rows)

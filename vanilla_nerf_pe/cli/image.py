@@ -19,12 +19,15 @@ Subcommands (``vnp-image SUBCOMMAND --help`` lists every option):
 * ``experiment CONFIG``: ``compare`` with the settings of a YAML file (``configs/image/*.yaml``:
   the seed experiments), written to ``--output`` (default ``outputs/image/<config name>``);
 * ``compress IMAGE OUT --bpp B``: fit a network sized for B bits per pixel, fine-tune it for
-  k-bit weights and write the ``.vnpi`` file (:mod:`vanilla_nerf_pe.codec`); with ``--psnr P``
+  k-bit weights and write the ``.vnpi`` file (:mod:`vanilla_nerf_pe.codec`); ``--kind latent``
+  fits Cool-chic-style latent grids for rate and distortion instead (``--lambda L`` fixes the
+  trade-off, ``--latent.*`` its options; a version-3 file); with ``--psnr P``
   the rate is searched (a few fits) for the smallest file that decodes to P dB, exit status 1 when
   none of the tries reached it (the best one is written);
   ``decompress FILE OUT.png`` decodes one (on the CPU, the same PNG every time);
-* ``rd [IMAGES]``: rate-distortion curves (PSNR, SSIM against bpp) of ours, JPEG, WebP, JPEG 2000,
-  AVIF and JPEG XL, with COIN's published curve (:mod:`vanilla_nerf_pe.codec.rd`);
+* ``rd [IMAGES]``: rate-distortion curves (PSNR, SSIM against bpp) of ours (``--kinds siren
+  latent``), JPEG, WebP, JPEG 2000, AVIF and JPEG XL, with COIN's published curve and the published
+  Kodak points of Strümpler et al., Cool-chic and C3 (:mod:`vanilla_nerf_pe.codec.rd`);
 * ``table1 [IMAGES]``: Tancik et al. 2020's Table 1 protocol, plus SIREN and the hash grid
   (:mod:`vanilla_nerf_pe.image.table1`).
 
@@ -60,6 +63,8 @@ from vanilla_nerf_pe.codec import rd
 from vanilla_nerf_pe.codec.baselines import compression_line, compression_report
 from vanilla_nerf_pe.codec.compress import CompressConfig, compress_image, compress_to_psnr
 from vanilla_nerf_pe.codec.container import decode_image, read_file
+from vanilla_nerf_pe.codec.latent import LatentConfig, macs_per_pixel
+from vanilla_nerf_pe.codec.latent_file import EncodedLatent
 from vanilla_nerf_pe.core.errors import InputError, QualityBelowThreshold, run_cli
 from vanilla_nerf_pe.core.image_io import load_image, save_image
 from vanilla_nerf_pe.core.network import NetworkKind
@@ -122,6 +127,15 @@ class CompareCommand(CompareOptions):
 
 
 @dataclass
+class CompressCodecConfig(CompressConfig):
+    """CompressConfig with ``rate_lambda`` spelled ``--lambda``; the latent options are the command's ``--latent.*``."""
+
+    rate_lambda: Annotated[Optional[float], tyro.conf.arg(name="lambda")] = None
+    """latent only: lambda of MSE + lambda bpp, fixed (then --bpp is not aimed at); default: adapted to land at --bpp."""
+    latent: tyro.conf.Suppress[LatentConfig] = dataclasses.field(default_factory=LatentConfig)
+
+
+@dataclass
 class CompressCommand:
     """Store an image as a quantised, entropy-coded coordinate network (a .vnpi file)."""
 
@@ -135,7 +149,9 @@ class CompressCommand:
     """where to fit: auto picks cuda when a GPU is visible (decoding is always on the CPU)."""
     quiet: bool = False
     """no progress bar (for scripts)."""
-    codec: Annotated[CompressConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=CompressConfig)
+    codec: Annotated[CompressCodecConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=CompressCodecConfig)
+    latent: LatentConfig = dataclasses.field(default_factory=LatentConfig)
+    """--kind latent: the latent grids, the networks and their fit (--steps and the SIREN options do not apply)."""
 
 
 @dataclass
@@ -149,12 +165,14 @@ class DecompressCommand:
 
 
 @dataclass
-class RdCodecConfig(CompressConfig):
-    """CompressConfig without ``bpp``: ``rd`` compresses at every rate of ``--rates``."""
+class RdCodecConfig(CompressCodecConfig):
+    """CompressConfig without ``bpp``: ``rd`` compresses at every rate of ``--rates`` (with each kind of ``--kinds``)."""
 
     bpp: tyro.conf.Suppress[float] = 0.3
     psnr: tyro.conf.Suppress[Optional[float]] = None
     psnr_tries: tyro.conf.Suppress[int] = 5
+    kind: tyro.conf.Suppress[str] = "siren"
+    rate_lambda: tyro.conf.Suppress[Optional[float]] = None
 
 
 @dataclass
@@ -173,6 +191,10 @@ class RdCommand:
     """the rate of the table: each codec's mean PSNR and SSIM there (interpolated per image)."""
     ours: bool = True
     """compress with our codec too (--no-ours: the baselines only, seconds)."""
+    kinds: Tuple[str, ...] = ("siren", "latent")
+    """our codec's kinds: siren (COIN-style, files in OUTPUT/ours), latent (Cool-chic-style, OUTPUT/ours-latent)."""
+    latent_rates: Tuple[float, ...] = ()
+    """target bits per pixel of the latent kind's files; default: --rates."""
     baselines: Tuple[str, ...] = ("JPEG 4:4:4", "JPEG 4:2:0", "WebP", "JPEG 2000", "AVIF", "JPEG XL")
     """baseline codecs to run (AVIF's encoder is the slow one)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -180,6 +202,8 @@ class RdCommand:
     quiet: bool = False
     """no progress bar (for scripts)."""
     codec: Annotated[RdCodecConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RdCodecConfig)
+    latent: LatentConfig = dataclasses.field(default_factory=LatentConfig)
+    """--kinds latent: the latent grids, the networks and their fit."""
 
 
 @dataclass
@@ -269,6 +293,7 @@ def run_experiment(args: ExperimentCommand) -> None:
 
 
 def run_compress(args: CompressCommand) -> None:
+    args.codec.latent = args.latent
     args.codec.check()
     image = load_image(args.image, alpha=args.alpha)
     if args.output.is_dir():
@@ -288,10 +313,18 @@ def run_compress(args: CompressCommand) -> None:
     with writing(args.output):
         args.output.write_bytes(encoded.data)
     sizes = ", ".join(f"{coder} {size} B" for coder, size in result.coder_bytes.items())
+    if isinstance(encoded, EncodedLatent):
+        what = (f"latent grids: {encoded.config.levels} levels, synthesis {'x'.join(map(str, encoded.config.synthesis_widths))}, "
+                f"context model {'x'.join(map(str, encoded.config.arm_widths))}; {encoded.header_bytes} B header, "
+                f"{encoded.weight_bytes} B weights, {encoded.latent_bytes} B latents; "
+                f"{macs_per_pixel(encoded.config, encoded.height, encoded.width, encoded.channels):.0f} MACs per pixel")
+        before = "before the networks' quantisation"
+    else:
+        what = f"{encoded.config.kind} {encoded.config.num_layers}x{encoded.config.width} at {encoded.bits} bits"
+        before = "before quantisation"
     say(
-        f"wrote {args.output}: {len(encoded.data)} B, {encoded.bpp:.3f} bpp ({encoded.coder}; {sizes}), "
-        f"{encoded.config.kind} {encoded.config.num_layers}x{encoded.config.width} at {encoded.bits} bits, "
-        f"PSNR {result.psnr:.2f} dB decoded ({result.psnr_float:.2f} dB before quantisation); "
+        f"wrote {args.output}: {len(encoded.data)} B, {encoded.bpp:.3f} bpp ({encoded.coder}; {sizes}), {what}, "
+        f"PSNR {result.psnr:.2f} dB decoded ({result.psnr_float:.2f} dB {before}); "
         f"encoded in {result.encode_seconds:.1f} s, decoded in {result.decode_seconds:.2f} s"
     )
     if args.codec.psnr is not None and not search.reached:
@@ -316,10 +349,11 @@ def run_decompress(args: DecompressCommand) -> None:
 def run_rd_command(args: RdCommand) -> None:
     rd.check_rd_options(args.rates, args.baselines)
     images = rd.rd_images(args.images, args.crop)
-    config = RdCodecConfig(**dataclasses.asdict(args.codec))
+    config = dataclasses.replace(args.codec, latent=args.latent)
     with progress_bars(args.quiet) as progress:
         points = rd.run_rd(images, args.output, args.rates, args.baselines, config, ours=args.ours,
-                           device=resolve_device(args.device), progress=progress, log=say)
+                           device=resolve_device(args.device), progress=progress, log=say, kinds=args.kinds,
+                           kind_rates={"latent": args.latent_rates})
     table = rd.write_rd(args.output, points, images, args.crop, args.report_rate)
     print(table, end="")
     say(f"wrote rd.png, rd_table.md and rd.json to {args.output}")

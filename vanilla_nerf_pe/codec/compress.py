@@ -4,7 +4,9 @@ and encode it (``vnp-image compress``); or search the rate for a target PSNR.
 COIN (Dupont et al. 2021) fits a SIREN (Sitzmann et al. 2020) whose float16 weights are the image;
 Strümpler et al. 2022 quantise and entropy-code them after quantisation-aware fine-tuning. The
 network's size comes from the rate model (:mod:`~vanilla_nerf_pe.codec.rate`), the file from
-:mod:`~vanilla_nerf_pe.codec.container`.
+:mod:`~vanilla_nerf_pe.codec.container`. ``--kind latent`` is the latent-grid codec of Cool-chic
+(Ladune et al. 2023) instead: :mod:`~vanilla_nerf_pe.codec.latent_fit` fits it for rate and
+distortion at once, :mod:`~vanilla_nerf_pe.codec.latent_file` writes the version-3 file.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
 from vanilla_nerf_pe.codec.container import EncodedImage, decode_image, encode_field, model_tensor_bits, network_parameters, storable_config
 from vanilla_nerf_pe.codec.entropy import CODERS
+from vanilla_nerf_pe.codec.latent import LatentConfig
+from vanilla_nerf_pe.codec.latent_file import EncodedLatent, decode_latent_image, encode_latent
+from vanilla_nerf_pe.codec.latent_fit import fit_latent_image
 from vanilla_nerf_pe.codec.quantize import fake_quantize, max_symbol
 from vanilla_nerf_pe.codec.rate import architecture_for_rate, next_rate
 from vanilla_nerf_pe.core.errors import InputError
@@ -29,6 +34,10 @@ from vanilla_nerf_pe.core.network import NETWORK_KINDS
 from vanilla_nerf_pe.image.field import ImageField, ImageFieldConfig, pixel_grid
 from vanilla_nerf_pe.image.fit import fit
 from vanilla_nerf_pe.image.progress import FitCallback, ProgressFactory, eval_every, fit_callback
+
+#: What ``--kind`` compresses with: a coordinate network of the lab (``.vnpi`` version 2; COIN's is
+#: ``siren``) or the latent-grid codec (version 3).
+COMPRESS_KINDS: Tuple[str, ...] = NETWORK_KINDS + ("latent",)
 
 
 @dataclass
@@ -47,7 +56,11 @@ class CompressConfig:
     coder: str = "best"
     """entropy coder of the symbols: ans, lzma, raw, or best (the smallest of the three)."""
     kind: str = "siren"
-    """network kind (COIN: siren)."""
+    """network kind (COIN: siren), or latent: the latent-grid codec (Cool-chic; smaller files, see docs/codec.md)."""
+    rate_lambda: Optional[float] = None
+    """latent only: lambda of MSE + lambda bpp, fixed (then --bpp is not aimed at); default: adapted to land at --bpp."""
+    latent: LatentConfig = dataclasses.field(default_factory=LatentConfig)
+    """latent only: the latent grids, the networks and the fit (--steps and the SIREN options do not apply)."""
     siren_first_omega_0: float = 15.0
     """a SIREN's omega_0 of the first layer (its initial frequency range; Sitzmann et al. and COIN:
     30). On the shipped crops 15 fits better than 30 (docs/codec.md)."""
@@ -88,8 +101,14 @@ class CompressConfig:
         max_symbol(self.first_layer_bits)
         if self.coder not in CODERS + ("best",):
             raise InputError(f"--coder {self.coder!r}: choose one of {', '.join(CODERS + ('best',))}")
-        if self.kind not in NETWORK_KINDS:
-            raise InputError(f"--kind {self.kind!r}: choose one of {', '.join(NETWORK_KINDS)}")
+        if self.kind not in COMPRESS_KINDS:
+            raise InputError(f"--kind {self.kind!r}: choose one of {', '.join(COMPRESS_KINDS)}")
+        if self.rate_lambda is not None and (self.kind != "latent" or not (math.isfinite(self.rate_lambda) and self.rate_lambda >= 0)):
+            raise InputError(f"--lambda is for --kind latent and must be >= 0, got {self.rate_lambda} with --kind {self.kind}")
+        if self.psnr is not None and self.rate_lambda is not None:
+            raise InputError("--psnr searches the rate: leave --lambda unset")
+        if self.kind == "latent":
+            self.latent.check()
         if self.steps < 0 or self.qat_steps < 0:
             raise InputError("--steps and --qat-steps must be >= 0")
         if not self.expected_bits_per_weight > 0:
@@ -132,7 +151,7 @@ def quantization_aware_finetune(model: ImageField, image: Tensor, bits: int, ste
 
 @dataclass
 class CompressResult:
-    encoded: EncodedImage
+    encoded: Union[EncodedImage, EncodedLatent]
     coder_bytes: Dict[str, int]
     """the file's size with each coder (the file keeps the chosen one)."""
     psnr: float
@@ -153,6 +172,8 @@ def compress_image(image: Tensor, config: CompressConfig, device: str = "cpu", p
     """Fit, fine-tune for quantisation, and encode ``image [H, W, C]``; the PSNR is the decoded file's.
     ``progress`` (see :mod:`~vanilla_nerf_pe.image.progress`) draws the fit's and the fine-tuning's bars."""
     config.check()
+    if config.kind == "latent":
+        return compress_latent(image, config, progress)
     H, W, C = image.shape
     start = time.perf_counter()
     network = field_config_for(config)
@@ -181,6 +202,24 @@ def compress_image(image: Tensor, config: CompressConfig, device: str = "cpu", p
     return CompressResult(encoded, {c: len(e.data) for c, e in encodings.items()}, score, psnr_float, encode_seconds, decode_seconds)
 
 
+def compress_latent(image: Tensor, config: CompressConfig, progress: Optional[ProgressFactory] = None) -> CompressResult:
+    """``--kind latent``: fit the latent-grid representation (on the CPU) and write its version-3 file;
+    the PSNR is the decoded file's."""
+    latent = config.latent
+    start = time.perf_counter()
+    total = latent.steps + latent.ste_steps
+    label = f"compress latent, {latent.levels} grids" + (f" ({config.bpp:g} bpp)" if config.rate_lambda is None else f" (lambda {config.rate_lambda:g})")
+    fitted = fit_latent_image(image.cpu(), latent, bpp=config.bpp, rate_lambda=config.rate_lambda,
+                              callback=fit_callback(progress, label, total), eval_every=eval_every(total, progress))
+    encoded = encode_latent(fitted.model, fitted.exponents)
+    encode_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = decode_latent_image(encoded.data)
+    decode_seconds = time.perf_counter() - start
+    score = psnr_uint8(decoded, to_uint8(image.cpu()))
+    return CompressResult(encoded, {"ans": len(encoded.data)}, score, fitted.psnr_float, encode_seconds, decode_seconds)
+
+
 @dataclass
 class PsnrSearch:
     best: CompressResult
@@ -205,6 +244,8 @@ def compress_to_psnr(image: Tensor, config: CompressConfig, target: float, devic
     network = field_config_for(config)
 
     def shape(rate: float) -> Optional[Tuple[int, int]]:
+        if config.kind == "latent":  # no network to size: every rate 1 % apart is a new try
+            return (0, round(math.log(rate) / math.log(1.01)))
         try:
             return architecture_for_rate(H, W, C, rate, config.expected_bits_per_weight, network)
         except InputError:  # no network of this kind is that small: the search does not go there
@@ -233,5 +274,5 @@ def compress_to_psnr(image: Tensor, config: CompressConfig, target: float, devic
     return PsnrSearch(best, [(r.encoded.bpp, r.psnr) for r in results], bool(reached))
 
 
-__all__ = ["CompressConfig", "CompressResult", "PsnrSearch", "compress_image", "compress_to_psnr", "field_config_for",
+__all__ = ["COMPRESS_KINDS", "CompressConfig", "CompressResult", "PsnrSearch", "compress_image", "compress_latent", "compress_to_psnr", "field_config_for",
            "quantization_aware_finetune"]

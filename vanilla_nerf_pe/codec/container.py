@@ -34,6 +34,10 @@ Version 1 (still read) had no bits in the tensor entries (``u8 f16 f16``): every
 had the bias bits, every other tensor the bits. Version 2 lets the encoder give a tensor its own
 bits: a SIREN's first layer gets ``first_layer_bits`` (see :class:`CompressConfig`).
 
+Version 3 (:mod:`~vanilla_nerf_pe.codec.latent_file`, written by ``--kind latent``) holds a
+latent-grid image instead of a network of the lab: :func:`decode_image` reads all three versions,
+:func:`decode_field` versions 1 and 2 (a version-3 file has no :class:`ImageField`).
+
 Buffers are not stored: the Fourier matrix B is drawn again from ``fourier_seed``. Decoding
 (:func:`decode_field`) rebuilds the network on the CPU in float32 from the integers and steps, so
 the weights are bit-exact and, the render being on the CPU whatever GPU the machine has, so is the
@@ -55,6 +59,7 @@ import torch
 from torch import Tensor
 
 from vanilla_nerf_pe.codec.entropy import CODERS, decode_symbols, encode_symbols
+from vanilla_nerf_pe.codec.latent_file import LATENT_FORMAT_VERSION, decode_latent_image
 from vanilla_nerf_pe.codec.quantize import dequantize, max_symbol, quantization_step, quantize
 from vanilla_nerf_pe.core.errors import InputError, VanillaNeRFError
 from vanilla_nerf_pe.core.image_io import to_uint8
@@ -64,8 +69,10 @@ from vanilla_nerf_pe.image.fit import render
 
 MAGIC = b"VNPI"
 FORMAT_VERSION = 2
-#: The versions :func:`decode_field` reads.
+#: The versions :func:`decode_field` reads (:func:`decode_image` reads version 3 too).
 READABLE_VERSIONS: Tuple[int, ...] = (1, 2)
+#: The versions :func:`decode_image` reads.
+IMAGE_VERSIONS: Tuple[int, ...] = READABLE_VERSIONS + (LATENT_FORMAT_VERSION,)
 #: The architecture block: kind, num_layers, width, skip-connection bit mask, pe_num_frequencies,
 #: pe_include_input, pe_base_frequency, fourier_num_features, fourier_sigma, fourier_seed,
 #: siren_first_omega_0, siren_hidden_omega_0, coord_scale, hash_num_levels, hash_features_per_level,
@@ -252,8 +259,10 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
         raise InputError("not a vnp-image compressed file (wrong magic bytes)")
     reader = _Reader(data)
     _, version, coder_id, height, width, channels, bits, bias_bits = reader.take(_PREFIX_FORMAT)
+    if version == LATENT_FORMAT_VERSION:
+        raise InputError(f"file format version {version} holds a latent-grid image, not a network of the lab (decode it with decode_image)")
     if version not in READABLE_VERSIONS:
-        raise InputError(f"file format version {version}; this vnp-image reads versions {', '.join(map(str, READABLE_VERSIONS))}")
+        raise InputError(f"file format version {version}; this vnp-image reads versions {', '.join(map(str, IMAGE_VERSIONS))}")
     if coder_id >= len(CODERS) or channels not in (1, 3) or not (2 <= bits <= 16 and 2 <= bias_bits <= 16) or height < 1 or width < 1:
         raise InputError("corrupt header (coder, size, channels or bits out of range)")
     config = unpack_architecture(bytes(reader.take(f"<{struct.calcsize(ARCH_FORMAT)}s")[0]))
@@ -300,7 +309,9 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """The decoded image of a ``.vnpi`` file: ``[H, W, C]`` uint8, rendered on the CPU."""
+    """The decoded image of a ``.vnpi`` file of any version: ``[H, W, C]`` uint8, rendered on the CPU."""
+    if data[: len(MAGIC)] == MAGIC and len(data) > len(MAGIC) and data[len(MAGIC)] == LATENT_FORMAT_VERSION:
+        return decode_latent_image(data)
     model, encoded = decode_field(data)
     return to_uint8(render(model, encoded.height, encoded.width))
 
@@ -324,6 +335,7 @@ __all__ = [
     "ARCH_FORMAT",
     "EncodedImage",
     "FORMAT_VERSION",
+    "IMAGE_VERSIONS",
     "MAGIC",
     "READABLE_VERSIONS",
     "decode_field",

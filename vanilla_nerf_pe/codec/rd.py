@@ -6,10 +6,12 @@ image's curve at a given rate (linearly in bpp), so codecs whose settings land o
 are compared at the same one. The baselines are :func:`~vanilla_nerf_pe.codec.baselines.baseline_codecs`.
 COIN's published Kodak curve (Dupont et al. 2021, ``results.json`` of
 github.com/EmilienDupont/coin) is a reference line only: another image set (24 Kodak images of
-768x512).
+768x512); so are the published Kodak curves of C3, Cool-chic and Cool-chic v2
+(:data:`PUBLISHED_KODAK_CURVES`) and Strümpler et al.'s 0.3-bpp point (:data:`PUBLISHED_KODAK_03`).
 
 :func:`run_rd` is ``vnp-image rd``: every baseline and our codec at each rate on each image (our
-files are kept in ``OUTPUT/ours`` and reused by a rerun), the decoding timed and scored;
+files are kept in ``OUTPUT/ours`` for the SIREN and ``OUTPUT/ours-latent`` for the latent grids, and
+reused by a rerun), the decoding timed and scored;
 :func:`write_rd` writes the table (:func:`rd_table`), the figure and the points. The default image
 set is the lab's shipped photographs (:func:`~vanilla_nerf_pe.image.photographs.shipped_photographs`).
 """
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 
 from vanilla_nerf_pe.codec.baselines import baseline_codecs
-from vanilla_nerf_pe.codec.compress import CompressConfig, compress_image
+from vanilla_nerf_pe.codec.compress import COMPRESS_KINDS, CompressConfig, compress_image
 from vanilla_nerf_pe.codec.container import decode_image, read_file
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.image_io import centre_crop
@@ -42,6 +44,33 @@ from vanilla_nerf_pe.image.progress import ProgressFactory
 COIN_KODAK: Tuple[Tuple[float, float], ...] = (
     (0.0368, 22.408), (0.07361, 23.205), (0.1604, 24.6410833), (0.3074, 26.412125), (0.6109, 28.408), (1.209, 30.644),
 )
+
+#: Published Kodak curves of overfitted neural codecs, (bpp, PSNR in dB), as collected in C3's
+#: repository (github.com/google-deepmind/c3_neural_compression, ``baselines/kodak.py`` at commit
+#: ce70560): C3 (Kim et al. 2024, "C3: High-performance and low-complexity neural compression from a
+#: single image or video", their own runs), Cool-chic (Ladune et al. 2023, from
+#: github.com/Orange-OpenSource/Cool-Chic ``results/kodak``) and Cool-chic v2 (Leguay et al. 2023,
+#: "Low-complexity overfitted neural image codec", same source); mean PSNR over the 24 images.
+PUBLISHED_KODAK_CURVES: Dict[str, Tuple[Tuple[float, float], ...]] = {
+    "C3": ((0.0926, 27.065), (0.1339, 28.450), (0.1532, 28.959), (0.2025, 30.032), (0.2318, 30.594), (0.2761, 31.336),
+           (0.3506, 32.395), (0.5144, 34.368), (0.5785, 35.016), (0.7286, 36.384), (0.8067, 37.037), (0.9140, 37.845),
+           (1.0800, 38.984), (1.4093, 40.847)),
+    "Cool-chic": ((0.0771, 25.699), (0.1276, 27.141), (0.1493, 27.591), (0.2105, 28.690), (0.2463, 29.217), (0.3077, 30.096),
+                  (0.4031, 31.259), (0.6133, 33.313), (0.7201, 34.241), (0.9081, 35.804), (1.0144, 36.550), (1.1614, 37.563),
+                  (1.3463, 38.767)),
+    "Cool-chic v2": ((0.0967, 26.393), (0.2635, 30.060), (0.5991, 33.924), (0.9289, 36.815)),
+}
+#: Published Kodak PSNR at 0.3 bpp of codecs without a curve here: Strümpler et al. 2022 ("Implicit
+#: Neural Representations for Image Compression"), as issue #26 gives it (read off the paper's Kodak
+#: curve, interpolated in log-rate; a point, not a curve).
+PUBLISHED_KODAK_03: Tuple[Tuple[str, float], ...] = (("Strümpler et al. 2022", 28.9),)
+#: The codec name of our files of each ``--kind`` in the points, tables and figures.
+OURS_LABELS: Dict[str, str] = {"siren": "ours", "latent": "ours-latent"}
+
+
+def ours_label(kind: str) -> str:
+    """``ours`` for the SIREN (COIN-style) files, ``ours-KIND`` for another kind."""
+    return OURS_LABELS.get(kind, f"ours-{kind}")
 
 
 @dataclass
@@ -103,6 +132,14 @@ def coin_psnr_at(bpp: float) -> float:
     return float(np.interp(bpp, rates, values))
 
 
+def published_psnr_at(curve: Sequence[Tuple[float, float]], bpp: float) -> Optional[float]:
+    """A published curve's PSNR at ``bpp``, linear in log(bpp) between its points; None outside it."""
+    rates, values = zip(*curve)
+    if not rates[0] <= bpp <= rates[-1]:
+        return None
+    return float(np.interp(np.log(bpp), np.log(rates), values))
+
+
 def mean_at_rate(points: Sequence[RatePoint], bpp: float, metric: str = "psnr") -> Optional[float]:
     """The mean over images of :func:`value_at_rate`; None when any image's curve misses the rate."""
     by_image: Dict[str, List[RatePoint]] = {}
@@ -127,17 +164,22 @@ def save_rd_figure(path, points: Sequence[RatePoint], title: str, max_bpp: float
             mine = [p for p in points if p.codec == codec]
             values = [(r, mean_at_rate(mine, r, metric)) for r in grid]
             kept = [(r, v) for r, v in values if v is not None]
-            style = dict(linewidth=2.5, marker="o") if codec == "ours" else dict(linewidth=1.2)
-            if codec == "ours":
+            style = dict(linewidth=2.5, marker="o") if codec.startswith("ours") else dict(linewidth=1.2)
+            if codec.startswith("ours"):
                 by_setting: Dict[str, List[RatePoint]] = {}
                 for p in mine:
                     by_setting.setdefault(p.setting, []).append(p)
                 means = sorted((np.mean([p.bpp for p in ps]), np.mean([getattr(p, metric) for p in ps])) for ps in by_setting.values())
-                ax.plot(*zip(*means), label="ours (.vnpi)", color="black", **style)
+                label = "ours, SIREN (.vnpi v2)" if codec == "ours" else f"{codec} (.vnpi v3)"
+                ax.plot(*zip(*means), label=label, color="black" if codec == "ours" else "crimson", **style)
             elif kept:
                 ax.plot(*zip(*kept), label=codec, **style)
         if metric == "psnr":
             ax.plot(*zip(*COIN_KODAK), "--", color="gray", label="COIN (Kodak, published)")
+            for (name, curve), style in zip(PUBLISHED_KODAK_CURVES.items(), (":", "-.", (0, (5, 1)))):
+                ax.plot(*zip(*curve), linestyle=style, color="gray", label=f"{name} (Kodak, published)")
+            for name, value in PUBLISHED_KODAK_03:
+                ax.plot([0.3], [value], "s", color="gray", markerfacecolor="none", label=f"{name} (Kodak, published, 0.3 bpp only)")
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
         ax.set_xlim(0, max_bpp)
@@ -176,7 +218,8 @@ def ours_point(name: str, array: np.ndarray, config: CompressConfig, folder: Pat
                progress: Optional[ProgressFactory] = None) -> RatePoint:
     """Our codec on ``array [H, W, C]`` uint8 at ``config.bpp``: the file ``folder/NAME_RATEbpp.vnpi``
     and its record (``.json``: encoding seconds, each coder's bytes, the options) are written, or
-    reused when both are there; the file is then read back, decoded (timed) and scored."""
+    reused when both are there; the file is then read back, decoded (timed) and scored. The point's
+    codec is :func:`ours_label` of ``config.kind``."""
     stem = f"{name}_{config.bpp:g}bpp"  # not Path.with_suffix: the rate's decimal point is no suffix
     vnpi, record = folder / f"{stem}.vnpi", folder / f"{stem}.json"
     if vnpi.is_file() and record.is_file():
@@ -195,17 +238,26 @@ def ours_point(name: str, array: np.ndarray, config: CompressConfig, folder: Pat
     decode_seconds = time.perf_counter() - start
     quality, similarity = score(decoded, array)
     bpp = 8.0 * len(data) / (array.shape[0] * array.shape[1])
-    return RatePoint("ours", name, f"{config.bpp:g}", bpp, quality, similarity, encode_seconds, decode_seconds)
+    return RatePoint(ours_label(config.kind), name, f"{config.bpp:g}", bpp, quality, similarity, encode_seconds, decode_seconds)
 
 
 def run_rd(images: Dict[str, np.ndarray], output: Path, rates: Sequence[float], baselines: Sequence[str], config: CompressConfig,
            ours: bool = True, device: str = "cpu", progress: Optional[ProgressFactory] = None,
-           log: Callable[[str], None] = lambda line: None) -> List[RatePoint]:
+           log: Callable[[str], None] = lambda line: None, kinds: Sequence[str] = ("siren",),
+           kind_rates: Optional[Dict[str, Sequence[float]]] = None) -> List[RatePoint]:
     """Every point of every codec on every image: each of ``baselines`` over its settings and, with
-    ``ours``, our codec (``config`` at each of ``rates``; files kept in ``output/ours``). ``log``
-    gets a line per image and per file of ours."""
+    ``ours``, our codec of each of ``kinds`` (``config`` at each of ``rates``, or of
+    ``kind_rates[kind]``; files kept in ``output/`` :func:`ours_label`). ``log`` gets a line per
+    image and per file of ours."""
     check_rd_options(rates, baselines)
-    make_output_dir(output / "ours")
+    kind_rates = {kind: (kind_rates or {}).get(kind) or rates for kind in kinds}
+    for chosen in kind_rates.values():
+        check_rd_options(chosen, baselines)
+    unknown = [k for k in kinds if k not in COMPRESS_KINDS]
+    if unknown or not kinds:
+        raise InputError(f"--kinds {list(kinds)}: choose from {', '.join(COMPRESS_KINDS)}")
+    for kind in kinds:
+        make_output_dir(output / ours_label(kind))
     points: List[RatePoint] = []
     for name, array in images.items():
         for codec in baselines:
@@ -213,22 +265,25 @@ def run_rd(images: Dict[str, np.ndarray], output: Path, rates: Sequence[float], 
         log(f"rd: {name} ({array.shape[1]}x{array.shape[0]}): baselines done")
         if not ours:
             continue
-        for rate in sorted(rates):
-            point = ours_point(name, array, dataclasses.replace(config, bpp=rate), output / "ours", device, progress)
+        for kind, rate in ((k, r) for k in kinds for r in sorted(kind_rates[k])):
+            point = ours_point(name, array, dataclasses.replace(config, bpp=rate, kind=kind), output / ours_label(kind), device, progress)
             points.append(point)
-            log(f"rd: {name} ours at {rate:g}: {point.bpp:.3f} bpp, {point.psnr:.2f} dB, SSIM {point.ssim:.3f}, "
+            log(f"rd: {name} {point.codec} at {rate:g}: {point.bpp:.3f} bpp, {point.psnr:.2f} dB, SSIM {point.ssim:.3f}, "
                 f"encoded in {point.encode_seconds:.0f} s, decoded in {point.decode_seconds:.2f} s")
     return points
 
 
 def rd_table(points: Sequence[RatePoint], rate: float) -> List[str]:
-    """Markdown rows: each codec's mean PSNR and SSIM at ``rate`` and its mean seconds per file."""
+    """Markdown rows: each codec's mean PSNR and SSIM at ``rate`` and its mean seconds per file; the
+    third column at the rates of our files of ``rate`` (the latent grids' when there are some), then
+    the published references."""
 
     def cell(value, fmt):
         return format(value, fmt) if value is not None else "n/a (curve does not reach)"
 
-    ours_at_rate = [p for p in points if p.codec == "ours" and p.setting == f"{rate:g}"]
-    same = f"mean PSNR at our {rate:g}-bpp files' rates ({np.mean([p.bpp for p in ours_at_rate]):.3f} bpp on average)" if ours_at_rate else ""
+    reference = next((label for label in ("ours-latent", "ours") if any(p.codec == label for p in points)), "ours")
+    ours_at_rate = [p for p in points if p.codec == reference and p.setting == f"{rate:g}"]
+    same = f"mean PSNR at the rates of {reference}'s {rate:g}-bpp files ({np.mean([p.bpp for p in ours_at_rate]):.3f} bpp on average)" if ours_at_rate else ""
     rows = [
         f"| codec | mean PSNR at {rate:g} bpp | mean SSIM at {rate:g} bpp | {same} | encode s per file (mean) | decode s per file (mean) |",
         "|---|---|---|---|---|---|",
@@ -243,6 +298,10 @@ def rd_table(points: Sequence[RatePoint], rate: float) -> List[str]:
         )
     coin_same = np.mean([coin_psnr_at(o.bpp) for o in ours_at_rate]) if ours_at_rate else None
     rows.append(f"| COIN (published, Kodak 768x512, not this set) | {coin_psnr_at(rate):.2f} | | {cell(coin_same, '.2f')} | | |")
+    for name, curve in PUBLISHED_KODAK_CURVES.items():
+        rows.append(f"| {name} (published, Kodak 768x512, not this set) | {cell(published_psnr_at(curve, rate), '.2f')} | | | | |")
+    if abs(rate - 0.3) < 1e-9:
+        rows += [f"| {name} (published, Kodak 768x512, not this set) | {value:.1f} | | | | |" for name, value in PUBLISHED_KODAK_03]
     return rows
 
 
@@ -254,18 +313,24 @@ def write_rd(output: Path, points: Sequence[RatePoint], images: Dict[str, np.nda
         size = next(iter(images.values())).shape
         save_rd_figure(output / "rd.png", points, f"{', '.join(images)} ({size[1]}x{size[0]} crops): mean over images")
     write_json({"images": list(images), "crop": crop, "report_rate": report_rate, "coin_kodak": COIN_KODAK,
+                "published_kodak_curves": PUBLISHED_KODAK_CURVES, "published_kodak_0.3bpp": dict(PUBLISHED_KODAK_03),
                 "points": [dataclasses.asdict(p) for p in points]}, output / "rd.json")
     return table
 
 
 __all__ = [
     "COIN_KODAK",
+    "OURS_LABELS",
+    "PUBLISHED_KODAK_03",
+    "PUBLISHED_KODAK_CURVES",
     "RatePoint",
     "baseline_curve",
     "check_rd_options",
     "coin_psnr_at",
     "mean_at_rate",
+    "ours_label",
     "ours_point",
+    "published_psnr_at",
     "rd_images",
     "rd_table",
     "run_rd",

@@ -1,0 +1,337 @@
+"""The latent-grid codec (``--kind latent``, ``.vnpi`` version 3): the integer context model, the CDF
+tables, the file's round trip and its errors, the fit's schedule and rate, and that it learns."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+from vanilla_nerf_pe.codec import container, fixed_point
+from vanilla_nerf_pe.codec.compress import CompressConfig, compress_image
+from vanilla_nerf_pe.codec.container import decode_field, decode_image
+from vanilla_nerf_pe.codec.fixed_point import (
+    ACT_FRAC, MU_STEPS, TABLE_PRECISION, IntegerLayer, cdf_tables, distribution_indices, float_reference, integer_mlp,
+)
+from vanilla_nerf_pe.codec.latent import (
+    CONTEXT_OFFSETS, WAVEFRONT_SLOPE, LatentConfig, LatentImage, causal_context, grid_shapes, laplace_bits, latent_bits,
+    macs_per_pixel, network_tensors, quantize_latents,
+)
+from vanilla_nerf_pe.codec.latent_file import LATENT_FORMAT_VERSION, decode_latent, encode_latent, wavefront_order
+from vanilla_nerf_pe.codec.latent_fit import fit_latent_image, quantize_network
+from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.core.image_io import save_image, to_uint8
+from vanilla_nerf_pe.core.metrics import psnr_uint8
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def random_model(H=20, W=27, C=3, levels=4, seed=0, scale=3.0, refine_blocks=0) -> tuple:
+    """A LatentImage with random integer-ish latents and networks on their power-of-two grids."""
+    config = LatentConfig(levels=levels, synthesis_widths=(8,), arm_widths=(6,), refine_blocks=refine_blocks)
+    model = LatentImage(config, H, W, C)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for grid in model.latents:
+            grid.copy_(torch.randn(grid.shape, generator=generator) * scale)
+        for t in network_tensors(model).values():
+            t.add_(torch.randn(t.shape, generator=generator) * 0.3)
+    tensors = network_tensors(model)
+    exponents = {**quantize_network(tensors, "synthesis", 8), **quantize_network(tensors, "arm", 10)}
+    return model, exponents
+
+
+# --------------------------------------------------------------------------
+# The integer context model and its tables
+# --------------------------------------------------------------------------
+
+
+def test_integer_context_model_matches_its_float_reference_within_its_step():
+    rng = np.random.default_rng(0)
+    layers = [IntegerLayer(rng.integers(-300, 300, (16, 10)), -9, rng.integers(-500, 500, 16), -8),
+              IntegerLayer(rng.integers(-300, 300, (2, 16)), -10, rng.integers(-500, 500, 2), -9)]
+    context = rng.integers(-40, 40, (5000, 10))
+    exact = integer_mlp(context, layers)
+    assert exact.dtype == np.int64
+    reference = float_reference(context, layers)
+    # Each layer rounds once per term (weights and bias) by at most half a step of 2^-ACT_FRAC; the
+    # error of the first layer reaches the output through the second's weights (their abs row sums).
+    step = 2.0**-ACT_FRAC
+    row_sums = np.abs(layers[1].weight * 2.0**layers[1].weight_exponent).sum(axis=1)
+    bound = row_sums * step + step
+    error = np.abs(exact / 2**ACT_FRAC - reference)
+    assert np.all(error <= bound[None, :]), (error.max(axis=0), bound)
+    assert error.max() < 1.0 / (2 * MU_STEPS)  # well inside the mean's grid
+    # The distribution indices agree with the float reference's except at a grid boundary.
+    mine = np.stack(distribution_indices(exact), -1)
+    theirs = np.stack(distribution_indices(np.round(reference * 2**ACT_FRAC).astype(np.int64)), -1)
+    assert (mine == theirs).all(axis=1).mean() > 0.98
+    # A wrong shift would not be within the step: the test can fail.
+    shifted = [IntegerLayer(layers[0].weight, layers[0].weight_exponent - 1, layers[0].bias, layers[0].bias_exponent), layers[1]]
+    assert np.abs(integer_mlp(context, shifted) / 2**ACT_FRAC - reference).max() > 1.0
+
+
+def test_cdf_tables_are_normalised_integer_laplace_tables():
+    tables = cdf_tables(12)
+    assert tables.shape == (fixed_point.NUM_SCALES, MU_STEPS, 25) and tables.dtype == np.int64
+    assert np.all(tables.sum(-1) == 2**TABLE_PRECISION) and tables.min() >= 1
+    # A mean of 0: symmetric, but for the rounding's remainder (at most one count per bin) put on the largest bin.
+    assert np.abs(tables[:, 0] - tables[:, 0, ::-1]).max() <= 25
+    # Close to the float Laplace of the same scale and mean (tails folded into the end bins).
+    s, r = 40, 3
+    b = np.exp((fixed_point.LOG_SCALE_MIN + s * fixed_point.LOG_SCALE_STEP) / 2**ACT_FRAC)
+    d = torch.arange(-12, 13, dtype=torch.float64)
+    p = torch.exp2(-laplace_bits(d, torch.full_like(d, r / MU_STEPS), torch.full_like(d, float(np.log(b)))))
+    interior = tables[s, r, 1:-1] / 2**TABLE_PRECISION
+    np.testing.assert_allclose(interior, p[1:-1].numpy(), atol=3e-4)
+    assert np.array_equal(cdf_tables(12), tables)  # deterministic
+    with pytest.raises(InputError):
+        cdf_tables(0)
+
+
+def test_wavefront_order_decodes_every_neighbour_first():
+    shapes = grid_shapes(13, 9, 3)
+    order = wavefront_order(shapes)
+    assert order.positions.size == sum(h * w for h, w in shapes) and len(set(order.positions.tolist())) == order.positions.size
+    rank = np.full(order.size, -1)
+    rank[order.positions] = np.arange(order.positions.size)
+    group_of = np.repeat(np.arange(order.groups.size - 1), np.diff(order.groups))
+    for n in range(order.positions.size):
+        for neighbour in order.neighbours[n]:
+            if rank[neighbour] >= 0:  # not padding
+                assert group_of[rank[neighbour]] < group_of[n]
+    assert all(di < 0 or dj < 0 for di, dj in CONTEXT_OFFSETS) and all(dj + WAVEFRONT_SLOPE * di < 0 for di, dj in CONTEXT_OFFSETS)
+    # The context gathered for the fit is the decoder's.
+    grid = torch.arange(13 * 9, dtype=torch.float32).reshape(13, 9) - 50
+    buffer = np.zeros(order.size, dtype=np.int64)
+    offset, h, w, pw = order.grid_slices[0]
+    buffer[offset : offset + (h + 2) * pw].reshape(h + 2, pw)[2:, 3 : 3 + w] = grid.long().numpy()
+    first = order.positions < order.grid_slices[1][0]
+    ij = [(p - offset) // pw - 2 for p in order.positions[first]], [(p - offset) % pw - 3 for p in order.positions[first]]
+    flat = np.array(ij[0]) * w + np.array(ij[1])
+    assert np.array_equal(causal_context(grid).long().numpy()[flat], buffer[order.neighbours[first]])
+
+
+# --------------------------------------------------------------------------
+# The file
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("refine_blocks", [0, 1])
+def test_round_trip_is_bit_exact_for_weights_and_latents(refine_blocks):
+    model, exponents = random_model(refine_blocks=refine_blocks)
+    encoded = encode_latent(model, exponents)
+    assert encoded.data[:4] == container.MAGIC and encoded.data[4] == LATENT_FORMAT_VERSION
+    decoded, read = decode_latent(encoded.data)
+    for a, b in zip(encoded.latents, read.latents):
+        assert np.array_equal(a, b)
+    for grid, original in zip(read.latents, model.latents):
+        assert np.array_equal(grid, torch.round(original.detach()).long().numpy())
+    for (name, original), (_, restored) in zip(network_tensors(model).items(), network_tensors(decoded).items()):
+        assert torch.equal(original.detach(), restored.detach()), name
+        assert np.array_equal(encoded.weights[name], read.weights[name])
+    assert read.exponents == exponents and read.half_width == encoded.half_width
+    assert len(encoded.data) == encoded.header_bytes + encoded.weight_bytes + encoded.latent_bytes
+    assert np.array_equal(decode_image(encoded.data), decode_image(encoded.data))
+    assert decode_image(encoded.data).shape == (20, 27, 3)
+
+
+def test_decoding_is_the_same_with_one_or_two_threads():
+    model, exponents = random_model(H=40, W=33, levels=5, seed=3, refine_blocks=1)
+    torch.set_num_threads(1)
+    data = encode_latent(model, exponents).data
+    one = decode_image(data)
+    latents_one = decode_latent(data)[1].latents
+    torch.set_num_threads(2)
+    assert encode_latent(model, exponents).data == data
+    two = decode_image(data)
+    latents_two = decode_latent(data)[1].latents
+    torch.set_num_threads(1)
+    assert np.array_equal(one, two)
+    assert all(np.array_equal(a, b) for a, b in zip(latents_one, latents_two))
+    # And in a fresh process with two threads (nothing cached in this one).
+    code = ("import sys, torch, numpy as np; torch.set_num_threads(2); from vanilla_nerf_pe.codec.container import decode_image; "
+            "sys.stdout.buffer.write(decode_image(sys.stdin.buffer.read()).tobytes())")
+    out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=120, check=True).stdout
+    assert out == one.tobytes()
+
+
+def test_corrupt_truncated_and_foreign_version_3_files_are_one_line_errors():
+    model, exponents = random_model(H=12, W=12, levels=3)
+    data = encode_latent(model, exponents).data
+    for cut in range(0, len(data)):
+        with pytest.raises(InputError, match="truncated|magic") as error:
+            decode_image(data[:cut])
+        assert "\n" not in str(error.value)
+    for position in range(5, len(data), max(1, len(data) // 40)):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x21
+        with pytest.raises(InputError) as error:
+            decode_image(bytes(flipped))
+        assert "\n" not in str(error.value)
+    with pytest.raises(InputError, match="after the payload"):
+        decode_image(data + b"\x00")
+    with pytest.raises(InputError, match="version 4"):
+        decode_image(data[:4] + bytes([4]) + data[5:])
+    with pytest.raises(InputError, match="magic"):
+        decode_image(b"\x89PNG\r\n\x1a\n" + data[8:])
+    with pytest.raises(InputError, match="latent-grid"):
+        decode_field(data)
+
+
+def test_header_layout_matches_the_documentation():
+    model, exponents = random_model(H=300, W=70, levels=3)
+    encoded = encode_latent(model, exponents)
+    data = encoded.data
+    assert struct.unpack_from("<4sBBHHB", data, 0) == (b"VNPI", 3, 3, 300, 70, 3)
+    assert struct.unpack_from("<BBBBB", data, 11) == (1, 8, 0, 1, 6)  # synthesis widths, refinement blocks, context model widths
+    assert data[16] == encoded.half_width
+    weight_length, latent_length, checksum = struct.unpack_from("<III", data, encoded.header_bytes - 12)
+    assert (weight_length, latent_length) == (encoded.weight_bytes, encoded.latent_bytes)
+    assert zlib.crc32(data[encoded.header_bytes :], zlib.crc32(data[: encoded.header_bytes - 4])) == checksum
+    assert encoded.header_bytes == 17 + 5 * len(network_tensors(model)) + 12
+
+
+# --------------------------------------------------------------------------
+# The fit
+# --------------------------------------------------------------------------
+
+
+def test_quantisation_schedule_noise_then_straight_through_then_rounding():
+    grid = (torch.randn(30, 30) * 4).requires_grad_()
+    noisy = quantize_latents([grid], "noise", torch.Generator().manual_seed(0))[0]
+    assert (noisy - grid).abs().max() <= 0.5 and not torch.equal(noisy, torch.round(noisy))
+    (noisy * 3).sum().backward()
+    assert torch.equal(grid.grad, torch.full_like(grid, 3.0))
+    grid.grad = None
+    ste = quantize_latents([grid], "ste")[0]
+    assert torch.equal(ste, torch.round(grid.detach()))
+    (ste * 2).sum().backward()
+    assert torch.equal(grid.grad, torch.full_like(grid, 2.0))  # straight through
+    hard = quantize_latents([grid], "hard")[0]
+    assert torch.equal(hard, torch.round(grid.detach())) and not hard.requires_grad
+    with pytest.raises(InputError):
+        quantize_latents([grid], "soft")
+    # The fit runs both stages, in order, counting their steps together.
+    seen = []
+    image = torch.rand(16, 16, 3)
+    fit_latent_image(image, LatentConfig(levels=3, synthesis_widths=(4,), arm_widths=(4,), steps=6, ste_steps=3), rate_lambda=1e-3,
+                     callback=lambda step, loss, psnr: seen.append((step, psnr)))
+    assert [s for s, _ in seen] == list(range(1, 10)) and seen[-1][1] is not None
+
+
+def test_laplace_bits_are_a_distribution_and_the_rate_is_their_sum():
+    y = torch.arange(-60, 61, dtype=torch.float64)
+    for mu, log_b in ((0.0, 0.0), (0.3, 1.5), (-2.7, -2.0)):
+        p = torch.exp2(-laplace_bits(y, torch.full_like(y, mu), torch.full_like(y, log_b)))
+        assert abs(float(p.sum()) - 1.0) < y.numel() * 2.0**-TABLE_PRECISION  # every symbol keeps 2^-16 at least
+    model, _ = random_model(H=16, W=16, levels=3)
+    latents = quantize_latents(model.latents, "hard")
+    manual = sum(float(laplace_bits(g.reshape(-1), *model.arm(causal_context(g)).T).sum()) for g in latents)
+    assert float(latent_bits(latents, model.arm)) == pytest.approx(manual, rel=1e-5)
+
+
+def test_rate_accounting_matches_the_file_size():
+    image = torch.from_numpy(synthetic_image(48))
+    small = LatentConfig(levels=4, synthesis_widths=(12,), refine_blocks=0, arm_widths=(8,), steps=150, ste_steps=30)
+    result = compress_image(image, CompressConfig(kind="latent", bpp=2.0, latent=small))
+    encoded = result.encoded
+    assert encoded.bpp == 8 * len(encoded.data) / (48 * 48)
+    assert len(encoded.data) == encoded.header_bytes + encoded.weight_bytes + encoded.latent_bytes
+    decoded, _ = decode_latent(encoded.data)
+    estimate = float(latent_bits([torch.from_numpy(g).float() for g in encoded.latents], decoded.arm)) / 8
+    # The coder's tables round the mean and scale and give every symbol at least 2^-16: a few per
+    # cent over the model's own estimate, plus ANS's last words.
+    assert estimate * 0.97 - 8 <= encoded.latent_bytes <= estimate * 1.10 + 16
+    assert result.psnr == pytest.approx(psnr_uint8(decode_image(encoded.data), to_uint8(image)))
+
+
+def synthetic_image(size: int) -> np.ndarray:
+    """A smooth colour gradient with a disc and a bar: ``[size, size, 3]`` in [0, 1]."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    image = np.stack([0.2 + 0.6 * x, 0.3 + 0.4 * y, 0.5 + 0.3 * np.sin(6 * x * y)], axis=-1)
+    disc = (x - 0.6) ** 2 + (y - 0.4) ** 2 < 0.04
+    image[disc] = [0.9, 0.2, 0.1]
+    image[(0.7 < y) & (y < 0.8) & (x > 0.2)] = [0.1, 0.1, 0.6]
+    return image.astype(np.float32)
+
+
+def test_the_latent_codec_beats_the_siren_codec_at_equal_file_size():
+    """A small learning test: the same synthetic image, both codecs aimed at the same rate, the
+    latent file no larger and better."""
+    image = torch.from_numpy(synthetic_image(64))
+    siren = compress_image(image, CompressConfig(bpp=1.5, steps=600, coder="ans"))
+    small = LatentConfig(levels=5, synthesis_widths=(12,), refine_blocks=0, arm_widths=(8,), steps=500, ste_steps=60)
+    latent = compress_image(image, CompressConfig(kind="latent", bpp=1.5, latent=small))
+    assert len(latent.encoded.data) <= 1.05 * len(siren.encoded.data), (len(latent.encoded.data), len(siren.encoded.data))
+    assert latent.psnr > siren.psnr + 1.0, (latent.psnr, siren.psnr)
+
+
+def test_macs_per_pixel_counts_the_decoder():
+    config = LatentConfig(levels=7, synthesis_widths=(24,), refine_blocks=1, arm_widths=(16,))
+    latents = sum(h * w for h, w in grid_shapes(512, 512, 7))
+    expected = (7 * 24 + 24 * 3) + 2 * 9 * 3 * 3 + 4 * 6 + (10 * 16 + 16 * 2) * latents / 512**2
+    assert macs_per_pixel(config, 512, 512, 3) == pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------
+# The CLI
+# --------------------------------------------------------------------------
+
+
+def run_image_cli(*args):
+    return subprocess.run([sys.executable, "-m", "vanilla_nerf_pe.cli.image", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_compress_latent_then_decompress_on_the_cli(tmp_path):
+    source = save_image(torch.from_numpy(synthetic_image(32)), tmp_path / "s.png")
+    out = tmp_path / "s.vnpi"
+    done = run_image_cli("compress", source, out, "--kind", "latent", "--bpp", "4", "--latent.steps", "40", "--latent.ste-steps", "5",
+                         "--latent.levels", "3", "--latent.synthesis-widths", "8", "--latent.refine-blocks", "0", "--latent.arm-widths", "6",
+                         "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert f"{out.stat().st_size} B" in done.stdout and "MACs per pixel" in done.stdout and out.read_bytes()[4] == 3
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    for png in (first, second):
+        done = run_image_cli("decompress", out, png)
+        assert done.returncode == 0, done.stderr
+    assert first.read_bytes() == second.read_bytes()
+    truncated = tmp_path / "t.vnpi"
+    truncated.write_bytes(out.read_bytes()[:-5])
+    done = run_image_cli("decompress", truncated, tmp_path / "x.png")
+    assert done.returncode == 2 and "truncated" in done.stderr and done.stderr.strip().count("\n") == 0
+    done = run_image_cli("compress", source, out, "--kind", "siren", "--lambda", "0.01")
+    assert done.returncode == 2 and "--lambda" in done.stderr
+
+
+def test_integer_matmul_is_exact_on_both_paths():
+    rng = np.random.default_rng(1)
+    weight = rng.integers(-2**11, 2**11, (7, 9))
+    for scale in (2**20, 2**45):  # the float64 path, then the int64 one (partial sums beyond 2^52)
+        a = rng.integers(-scale, scale, (50, 9))
+        exact = np.array([[sum(int(x) * int(w) for x, w in zip(row, col)) for col in weight] for row in a], dtype=object)
+        assert np.array_equal(fixed_point._integer_matmul(a, weight).astype(object), exact)
+
+
+def test_psnr_search_runs_for_the_latent_kind():
+    """--psnr with --kind latent: the rate is searched without a network to size (a stand-in codec)."""
+    import math
+    from types import SimpleNamespace
+
+    from vanilla_nerf_pe.codec.compress import compress_to_psnr
+
+    calls = []
+
+    def compress(image, config):
+        calls.append(config.bpp)
+        return SimpleNamespace(encoded=SimpleNamespace(bpp=config.bpp, data=bytes(int(config.bpp * 100))), psnr=24.0 + 4 * math.log2(config.bpp / 0.3))
+
+    search = compress_to_psnr(torch.zeros(64, 64, 3), CompressConfig(kind="latent", bpp=0.3, psnr_tries=4), 26.0, compress=compress)
+    assert search.reached and 26.0 <= search.best.psnr < 26.5 and len(calls) <= 4 and calls[0] == 0.3
+    with pytest.raises(InputError, match="--lambda"):
+        CompressConfig(kind="latent", rate_lambda=0.01, psnr=30.0).check()

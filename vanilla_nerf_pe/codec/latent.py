@@ -1,0 +1,261 @@
+"""A latent-grid image: hierarchical latent grids, a per-pixel synthesis MLP and an auto-regressive
+context model that gives each integer latent its probability (the model of Cool-chic).
+
+Cool-chic (Ladune et al. 2023, "COOL-CHIC: Coordinate-based Low Complexity Hierarchical Image
+Codec") stores an image as K latent grids of sizes ``H / 2^k x W / 2^k`` (k = 0..K-1, one feature
+each), upsampled bilinearly to the image's size and decoded per pixel by a small MLP (the
+*synthesis*). The latents are integers, entropy-coded with a discretised Laplace whose mean and
+scale a small MLP (the *auto-regressive model*, ARM) predicts from already decoded neighbours in the
+same grid. The encoder is the fit itself: latents and both networks are trained for
+``distortion + lambda rate``, the rate being the latents' ``-log2 p``, with quantisation simulated by
+uniform noise first and by rounding with a straight-through gradient at the end (Cool-chic; C3,
+Kim et al. 2024, "C3: High-performance and low-complexity neural compression from a single image or
+video", sec. 3). This module is the representation and its pure tensor functions; the fit is in
+:mod:`~vanilla_nerf_pe.codec.latent_fit`, the file in :mod:`~vanilla_nerf_pe.codec.latent_file`.
+
+Shapes: the image ``[H, W, C]``; latent grid k ``[h_k, w_k]`` with ``h_k = ceil(H / 2^k)``;
+contexts ``[N, T]`` (T = :data:`CONTEXT_OFFSETS`'s length); per-latent ``mu``, ``log_scale``,
+``bits`` ``[N]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vanilla_nerf_pe.codec.fixed_point import LATENT_LIMIT, TABLE_PRECISION, log_scale_bounds
+from vanilla_nerf_pe.core.errors import InputError
+
+#: The causal neighbourhood of a latent ``(i, j)`` in its grid, as ``(di, dj)``: three to its left in
+#: its row, four in the row above, three two rows above. Every neighbour has a smaller
+#: ``j + 2 i`` than the latent, so the decoder decodes a whole wavefront ``j + 2 i = t`` at once.
+CONTEXT_OFFSETS: Tuple[Tuple[int, int], ...] = (
+    (0, -3), (0, -2), (0, -1),
+    (-1, -2), (-1, -1), (-1, 0), (-1, 1),
+    (-2, -1), (-2, 0), (-2, 1),
+)
+#: The wavefront slope: latent ``(i, j)`` is decoded at step ``j + WAVEFRONT_SLOPE i``.
+WAVEFRONT_SLOPE = 2
+_PAD_TOP, _PAD_LEFT, _PAD_RIGHT = 2, 3, 1
+
+
+@dataclass
+class LatentConfig:
+    """The latent-grid representation and its fit (``vnp-image compress --kind latent``)."""
+
+    levels: int = 7
+    """K: latent grids at H/2^k x W/2^k for k = 0..K-1, one feature each."""
+    synthesis_widths: Tuple[int, ...] = (32,)
+    """hidden layers of the per-pixel synthesis MLP (ReLU); its input is the K upsampled latents."""
+    refine_blocks: int = 1
+    """residual blocks of two 3x3 convolutions (C -> C, ReLU between, replicate padding) after the
+    synthesis MLP (Cool-chic v2's convolutional synthesis, Leguay et al. 2023)."""
+    arm_widths: Tuple[int, ...] = (16,)
+    """hidden layers of the auto-regressive context model (ReLU) over the causal neighbours."""
+    steps: int = 1200
+    """full-image Adam steps with uniform noise in place of the rounding (the bulk of the fit)."""
+    mixed_quantization: bool = False
+    """in the noise stage, the distortion of the rounded latents (straight-through) and only the rate
+    of the noisy ones (the "mixed" quantisation of Minnen and Singh 2020); default: noise in both
+    (Cool-chic v1), which fitted the shipped crops better (docs/codec.md)."""
+    ste_steps: int = 300
+    """then steps with rounded latents and a straight-through gradient (Cool-chic's, C3's last stage)."""
+    lr: float = 1e-2
+    """Adam learning rate of the networks in the noise stage (cosine decay to lr / 100)."""
+    latent_lr: float = 5e-2
+    """Adam learning rate of the latents in the noise stage (cosine decay to latent_lr / 100): Adam's
+    steps do not depend on a parameter's scale, so this sets how fast the latents can grow."""
+    ste_lr: float = 1e-3
+    """Adam learning rate of the straight-through stage, latents and networks (cosine decay to ste_lr / 100)."""
+    weight_bits: int = 12
+    """the largest integer of a quantised network weight is 2^(weight_bits-1) - 1; the step is the
+    power of two of least rate + lambda distortion (:mod:`~vanilla_nerf_pe.codec.latent_fit`)."""
+    seed: int = 0
+    """seed of the networks' initialisation."""
+
+    def check(self) -> None:
+        if not 1 <= self.levels <= 12:
+            raise InputError(f"--latent.levels must be in 1..12, got {self.levels}")
+        for name, widths in (("synthesis-widths", self.synthesis_widths), ("arm-widths", self.arm_widths)):
+            if any(not 1 <= w <= 255 for w in widths) or len(widths) > 8:
+                raise InputError(f"--latent.{name}: at most 8 layers of 1..255 units, got {tuple(widths)}")
+        if not 0 <= self.refine_blocks <= 8:
+            raise InputError(f"--latent.refine-blocks must be in 0..8, got {self.refine_blocks}")
+        if self.steps < 0 or self.ste_steps < 0:
+            raise InputError("--latent.steps and --latent.ste-steps must be >= 0")
+        if not (self.lr > 0 and self.latent_lr > 0 and self.ste_lr > 0):
+            raise InputError("--latent.lr, --latent.latent-lr and --latent.ste-lr must be > 0")
+        if not 4 <= self.weight_bits <= 16:
+            raise InputError(f"--latent.weight-bits must be in 4..16, got {self.weight_bits}")
+
+
+def grid_shapes(height: int, width: int, levels: int) -> List[Tuple[int, int]]:
+    """``[(h_k, w_k)]``: ``ceil(H / 2^k) x ceil(W / 2^k)`` for k = 0..levels-1."""
+    return [(-(-height // 2**k), -(-width // 2**k)) for k in range(levels)]
+
+
+def mlp(in_dim: int, widths: Sequence[int], out_dim: int) -> nn.Sequential:
+    """Linear layers ``in_dim -> widths... -> out_dim`` with ReLU between them."""
+    layers: List[nn.Module] = []
+    for w in widths:
+        layers += [nn.Linear(in_dim, w), nn.ReLU()]
+        in_dim = w
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+def linear_layers(network: nn.Sequential) -> List[nn.Linear]:
+    return [m for m in network if isinstance(m, nn.Linear)]
+
+
+class LatentImage(nn.Module):
+    """The latent grids (``latents[k]`` ``[h_k, w_k]``), the synthesis MLP (K -> C) and the
+    context model (T neighbours -> mean and log-scale), as in Cool-chic."""
+
+    def __init__(self, config: LatentConfig, height: int, width: int, channels: int) -> None:
+        super().__init__()
+        self.config, self.height, self.width, self.channels = config, height, width, channels
+        self.latents = nn.ParameterList([nn.Parameter(torch.zeros(h, w)) for h, w in grid_shapes(height, width, config.levels)])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.synthesis = mlp(config.levels, config.synthesis_widths, channels)
+            self.refine = nn.ModuleList([nn.Conv2d(channels, channels, 3) for _ in range(2 * config.refine_blocks)])
+            self.arm = mlp(len(CONTEXT_OFFSETS), config.arm_widths, 2)
+        with torch.no_grad():  # start at mid-grey, with a broad latent distribution
+            linear_layers(self.synthesis)[-1].bias.fill_(0.5)
+            for conv in self.refine[1::2]:  # each block starts as the identity
+                conv.weight.zero_()
+                conv.bias.zero_()
+            linear_layers(self.arm)[-1].bias.copy_(torch.tensor([0.0, 1.0]))
+
+    def decode(self, latents: Sequence[Tensor]) -> Tensor:
+        """The image ``[H, W, C]`` (not clamped) of the grids ``latents``: :func:`synthesize`."""
+        return refine(synthesize(latents, self.synthesis, self.height, self.width), self.refine)
+
+    def num_latents(self) -> int:
+        return sum(p.numel() for p in self.latents)
+
+
+def network_tensors(model: LatentImage) -> Dict[str, Tensor]:
+    """The stored network tensors in file order: the synthesis MLP's, the refinement convolutions',
+    then the context model's, each layer's weight then bias (``synthesis.0.weight``,
+    ``synthesis.0.bias``, ..., ``refine.0.weight``, ..., ``arm.0.weight``, ...)."""
+    out = {}
+    for prefix, layers in (("synthesis", linear_layers(model.synthesis)), ("refine", list(model.refine)), ("arm", linear_layers(model.arm))):
+        for i, layer in enumerate(layers):
+            out[f"{prefix}.{i}.weight"], out[f"{prefix}.{i}.bias"] = layer.weight, layer.bias
+    return out
+
+
+def upsample(latents: Sequence[Tensor], height: int, width: int) -> Tensor:
+    """Every grid bilinearly upsampled to ``height x width`` (``align_corners=False``): ``[H W, K]``."""
+    planes = [g[None, None] if g.shape == (height, width) else
+              F.interpolate(g[None, None], size=(height, width), mode="bilinear", align_corners=False) for g in latents]
+    return torch.cat(planes, dim=1)[0].reshape(len(latents), -1).T
+
+
+def synthesize(latents: Sequence[Tensor], synthesis: nn.Module, height: int, width: int, chunk: int = 1 << 18) -> Tensor:
+    """The synthesis MLP on the upsampled latents of every pixel: ``[H, W, C]``."""
+    features = upsample(latents, height, width)
+    out = torch.cat([synthesis(features[i : i + chunk]) for i in range(0, features.shape[0], chunk)])
+    return out.reshape(height, width, -1)
+
+
+def refine(image: Tensor, convolutions: Sequence[nn.Module]) -> Tensor:
+    """``image [H, W, C]`` through residual blocks of two 3x3 convolutions (``x + conv(relu(conv(x)))``,
+    replicate padding); the identity without convolutions."""
+    if not len(convolutions):
+        return image
+    x = image.permute(2, 0, 1)[None]
+    for first, second in zip(convolutions[::2], convolutions[1::2]):
+        inner = torch.relu(first(F.pad(x, (1, 1, 1, 1), mode="replicate")))
+        x = x + second(F.pad(inner, (1, 1, 1, 1), mode="replicate"))
+    return x[0].permute(1, 2, 0)
+
+
+def causal_context(grid: Tensor) -> Tensor:
+    """Each latent's :data:`CONTEXT_OFFSETS` neighbours (0 outside the grid): ``[h, w] -> [h w, T]``."""
+    h, w = grid.shape
+    padded = F.pad(grid[None, None], (_PAD_LEFT, _PAD_RIGHT, _PAD_TOP, 0))[0, 0]
+    views = [padded[_PAD_TOP + di : _PAD_TOP + di + h, _PAD_LEFT + dj : _PAD_LEFT + dj + w] for di, dj in CONTEXT_OFFSETS]
+    return torch.stack(views, dim=-1).reshape(h * w, len(CONTEXT_OFFSETS))
+
+
+def laplace_bits(y: Tensor, mu: Tensor, log_scale: Tensor) -> Tensor:
+    """``-log2 P(y)`` of integer-valued (or noisy) ``y`` under a Laplace of mean ``mu`` and scale
+    ``exp(log_scale)`` discretised to unit bins ``[y - 1/2, y + 1/2]``; ``P`` at least
+    ``2^-TABLE_PRECISION`` (what the coder's tables give the least likely symbol)."""
+    low, high = log_scale_bounds()
+    b = torch.exp(log_scale.clamp(low, high))
+    t = y - mu
+    # P = F(t + 1/2) - F(t - 1/2) written with the tail away from the mean, which stays accurate:
+    # (each branch on clamped arguments, so the branch torch.where drops has finite gradients):
+    near = torch.abs(t)
+    inside = 1.0 - torch.exp(-0.5 / b) * torch.cosh(t.clamp(-0.5, 0.5) / b)  # |t| <= 1/2: the bin holds the mean
+    outside = torch.exp(-(near.clamp_min(0.5) - 0.5) / b) * (1.0 - torch.exp(-1.0 / b)) / 2.0
+    p = torch.where(near <= 0.5, inside, outside)
+    return -torch.log2(p.clamp_min(2.0**-TABLE_PRECISION))
+
+
+def latent_bits(latents: Sequence[Tensor], arm: nn.Module) -> Tensor:
+    """The bits of every latent under the context model, summed: a scalar (differentiable)."""
+    total = torch.zeros(())
+    for grid in latents:
+        out = arm(causal_context(grid))
+        total = total + laplace_bits(grid.reshape(-1), out[:, 0], out[:, 1]).sum()
+    return total
+
+
+def quantize_latents(latents: Sequence[Tensor], stage: str, generator: torch.Generator = None) -> List[Tensor]:
+    """The latents as the fit sees them: ``noise`` adds ``U(-1/2, 1/2)`` (a differentiable proxy of
+    rounding), ``ste`` rounds with the identity gradient (straight-through), ``hard`` rounds (what
+    the file stores). Every stage clamps to +-LATENT_LIMIT."""
+    out = []
+    for grid in latents:
+        grid = grid.clamp(-LATENT_LIMIT, LATENT_LIMIT)
+        if stage == "noise":
+            out.append(grid + torch.rand(grid.shape, generator=generator) - 0.5)
+        elif stage == "ste":
+            out.append(grid + (torch.round(grid) - grid).detach())
+        elif stage == "hard":
+            out.append(torch.round(grid).detach())
+        else:
+            raise InputError(f"unknown quantisation stage {stage!r}")
+    return out
+
+
+def macs_per_pixel(config: LatentConfig, height: int, width: int, channels: int) -> float:
+    """The decoder's multiply-accumulates per pixel: the synthesis MLP, its refinement convolutions
+    (9 C^2 each), the context model on every latent (about 4/3 per pixel) and the bilinear
+    upsampling (4 per grid but the full-size one)."""
+    def dense(n_in: int, widths: Sequence[int], n_out: int) -> int:
+        dims = [n_in, *widths, n_out]
+        return sum(a * b for a, b in zip(dims, dims[1:]))
+
+    latents = sum(h * w for h, w in grid_shapes(height, width, config.levels))
+    return (dense(config.levels, config.synthesis_widths, channels) + 4 * (config.levels - 1) + 18 * channels**2 * config.refine_blocks
+            + dense(len(CONTEXT_OFFSETS), config.arm_widths, 2) * latents / (height * width))
+
+
+__all__ = [
+    "CONTEXT_OFFSETS",
+    "LatentConfig",
+    "LatentImage",
+    "WAVEFRONT_SLOPE",
+    "causal_context",
+    "grid_shapes",
+    "laplace_bits",
+    "latent_bits",
+    "linear_layers",
+    "macs_per_pixel",
+    "mlp",
+    "network_tensors",
+    "quantize_latents",
+    "refine",
+    "synthesize",
+    "upsample",
+]
