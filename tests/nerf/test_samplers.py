@@ -117,6 +117,9 @@ def test_the_samplers_count_the_bins_they_render_and_the_evaluations_they_cost(k
 
 
 def test_hierarchical_fine_pass_sees_coarse_plus_importance_bins_and_renders_a_coarse_pass():
+    # one fixed draw of the jitter: a bin straddling a slab face moves the coarse estimate by up to
+    # about sigma x the bin width (0.16), so an unseeded draw can land past the tolerance
+    torch.manual_seed(0)
     sampler = make_sampler("hierarchical").train()
     samples = sampler(bundle(), SlabField(), torch.ones(3))  # type: ignore[arg-type]
     assert samples.t_starts.shape == (4, 128 + 256) and set(samples.passes) == {"coarse"}
