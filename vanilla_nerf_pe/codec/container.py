@@ -61,6 +61,7 @@ from torch import Tensor
 from vanilla_nerf_pe.codec.entropy import CODERS, decode_symbols, encode_symbols
 from vanilla_nerf_pe.codec.latent_file import LATENT_FORMAT_VERSION, decode_latent_image
 from vanilla_nerf_pe.codec.quantize import dequantize, max_symbol, quantization_step, quantize
+from vanilla_nerf_pe.codec.file_reader import FileReader
 from vanilla_nerf_pe.core.errors import InputError, VanillaNeRFError
 from vanilla_nerf_pe.core.image_io import to_uint8
 from vanilla_nerf_pe.core.network import NETWORK_KINDS
@@ -235,21 +236,6 @@ def encode_field(model: ImageField, height: int, width: int, bits: int, coder: s
     return EncodedImage(header + payload, height, width, model.channels, bits, bias_bits, coder, config, steps, symbols, len(header), per_tensor)
 
 
-class _Reader:
-    """Reads the file front to back; running off its end is a "truncated" :class:`InputError`."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def take(self, fmt: str) -> tuple:
-        size = struct.calcsize(fmt)
-        if self.pos + size > len(self.data):
-            raise InputError("truncated file (the header ends early)")
-        values = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += size
-        return values
-
-
 def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
     """Rebuild the field a ``.vnpi`` file holds: ``(model in eval mode on the CPU, what was read)``.
 
@@ -257,7 +243,7 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
     """
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise InputError("not a vnp-image compressed file (wrong magic bytes)")
-    reader = _Reader(data)
+    reader = FileReader(data)
     _, version, coder_id, height, width, channels, bits, bias_bits = reader.take(_PREFIX_FORMAT)
     if version == LATENT_FORMAT_VERSION:
         raise InputError(f"file format version {version} holds a latent-grid image, not a network of the lab (decode it with decode_image)")

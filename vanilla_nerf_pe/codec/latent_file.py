@@ -46,6 +46,7 @@ from vanilla_nerf_pe.codec.fixed_point import (
     probability_tables, table_probabilities,
 )
 from vanilla_nerf_pe.codec.latent import CONTEXT_OFFSETS, WAVEFRONT_SLOPE, LatentConfig, LatentImage, grid_shapes, network_tensors
+from vanilla_nerf_pe.codec.file_reader import FileReader
 from vanilla_nerf_pe.core.errors import InputError, VanillaNeRFError
 from vanilla_nerf_pe.core.image_io import to_uint8
 
@@ -210,18 +211,6 @@ def encode_latent(model: LatentImage, exponents: Dict[str, int]) -> EncodedLaten
 # --------------------------------------------------------------------------
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def take(self, fmt: str) -> tuple:
-        size = struct.calcsize(fmt)
-        if self.pos + size > len(self.data):
-            raise InputError("truncated file (the header ends early)")
-        values = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += size
-        return values
-
 
 def _tensor_shapes(config: LatentConfig, channels: int) -> List[Tuple[int, ...]]:
     """The shapes of the network tensors a header describes, in file order (without building them)."""
@@ -238,7 +227,7 @@ def decode_latent(data: bytes) -> Tuple[LatentImage, EncodedLatent]:
     and what was read. A truncated, corrupt or foreign file is a one-line :class:`InputError`."""
     if data[: len(_MAGIC)] != _MAGIC:
         raise InputError("not a vnp-image compressed file (wrong magic bytes)")
-    reader = _Reader(data)
+    reader = FileReader(data)
     _, version, C, H, W, levels = reader.take(_PREFIX)
     if version != LATENT_FORMAT_VERSION:
         raise InputError(f"file format version {version} is not a latent-grid file")
