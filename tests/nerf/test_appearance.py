@@ -16,7 +16,8 @@ from nerfstudio.cameras.rays import RayBundle
 from tests.nerf.test_model import AABB, make_config, make_model
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.pose_alignment import Similarity, perturb_poses, pose_errors, umeyama
-from vanilla_nerf_pe.nerf.appearance import AppearanceEmbedding, samples_code
+from vanilla_nerf_pe.core.render import per_sample
+from vanilla_nerf_pe.nerf.appearance import AppearanceEmbedding
 from vanilla_nerf_pe.nerf.field import NeRFField
 from vanilla_nerf_pe.nerf.method_configs import METHODS
 from vanilla_nerf_pe.nerf.model import nerf_network
@@ -55,8 +56,8 @@ def test_embedding_shapes_and_the_average_at_eval():
     with pytest.raises(InputError, match="appearance-at-eval"):
         AppearanceEmbedding(NUM_IMAGES, 3, at_eval="median")  # type: ignore[arg-type]
     code = torch.arange(6.0).reshape(2, 3)
-    assert samples_code(code, torch.Size([2, 5]), None).shape == (2, 5, 3)
-    torch.testing.assert_close(samples_code(code, torch.Size([3]), torch.tensor([1, 1, 0])), code[[1, 1, 0]])
+    assert per_sample(code, torch.Size([2, 5]), None).shape == (2, 5, 3)
+    torch.testing.assert_close(per_sample(code, torch.Size([3]), torch.tensor([1, 1, 0])), code[[1, 1, 0]])
 
 
 def test_the_code_changes_the_colour_of_its_image_only():

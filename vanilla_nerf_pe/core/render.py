@@ -91,6 +91,18 @@ def render_weights(
     return trans * (1.0 - torch.exp(-sigma_delta)), trans
 
 
+def per_sample(values: Tensor, sample_shape: torch.Size, ray_indices: Optional[Tensor] = None) -> Tensor:
+    """Each sample's copy of its ray's values [R, C]: [N, C] for packed samples (``ray_indices`` [N])
+    or [R, n, C] for dense ones (``sample_shape`` [R, n]).
+
+    Example: values [[1], [2]], dense sample_shape (2, 3) -> [[[1], [1], [1]], [[2], [2], [2]]];
+    packed ray_indices [1, 1, 0] -> [[2], [2], [1]].
+    """
+    if ray_indices is not None:
+        return values[ray_indices]
+    return values[..., None, :].expand(*sample_shape, values.shape[-1])
+
+
 def accumulate(w: Tensor, values: Optional[Tensor] = None, ray_indices: Optional[Tensor] = None, num_rays: Optional[int] = None) -> Tensor:
     """Weighted sum along each ray: ``sum_i w_i values_i``.
 

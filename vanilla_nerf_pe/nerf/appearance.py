@@ -68,11 +68,3 @@ class AppearanceEmbedding(nn.Module):
         if indices.device.type == "cpu" and indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.codes.num_embeddings):
             raise InputError(f"a training ray names image {int(indices.max())}, but the appearance embedding has {self.codes.num_embeddings} images")
         return self.codes(indices)
-
-
-def samples_code(code: Tensor, sample_shape: torch.Size, ray_indices: Optional[Tensor]) -> Tensor:
-    """Each sample's code: [N, dim] for packed samples (``ray_indices`` [N]) or [R, n, dim] for
-    dense ones (``sample_shape`` [R, n]), from the rays' codes [R, dim]."""
-    if ray_indices is not None:
-        return code[ray_indices]
-    return code[..., None, :].expand(*sample_shape, code.shape[-1])

@@ -140,7 +140,8 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     """weight of mip-NeRF 360's distortion loss on the final weights (0: off; dense samplers only)."""
     compile_field: bool = False
     """run every field's density and feature pass through ``torch.compile`` (dynamic shapes). Off by
-    default: compiling costs minutes on a CPU before the first step; the GPU preset turns it on."""
+    default, the GPU preset included: compiling costs minutes on a CPU before the first step, and
+    on a GPU it has not been measured in a training run yet (docs/training.md)."""
     cuda_matmul_precision: Literal["highest", "high"] = "highest"
     """float32 matrix products on a CUDA device: "highest" (IEEE float32) or "high" (TensorFloat-32
     on Ampere and newer cards), set with ``torch.set_float32_matmul_precision`` when training starts

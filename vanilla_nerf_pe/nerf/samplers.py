@@ -36,8 +36,7 @@ from torch import Tensor, nn
 from vanilla_nerf_pe.core import stepfun
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.occupancy import OccupancyGrid, march
-from vanilla_nerf_pe.core.render import composite, render_weights
-from vanilla_nerf_pe.nerf.appearance import samples_code
+from vanilla_nerf_pe.core.render import composite, per_sample, render_weights
 from vanilla_nerf_pe.nerf.field import NeRFField
 from vanilla_nerf_pe.nerf.losses import interlevel_loss
 from vanilla_nerf_pe.nerf.spaces import SceneRays, SceneSpace
@@ -103,11 +102,12 @@ def render_bins(
     if density_and_feature is None:
         density_and_feature = field.density_and_feature(rays.positions(t_starts, t_ends, ray_indices))
     sigma, feature = density_and_feature
-    directions = rays.viewdirs[ray_indices] if ray_indices is not None else rays.viewdirs[..., None, :].expand(feature.shape[:-1] + (3,))
+    sample_shape = feature.shape[:-1]
+    directions = per_sample(rays.viewdirs, sample_shape, ray_indices)
     if rays.appearance is None:
         rgb = field.color(feature, directions)
     else:  # each sample gets its ray's appearance code (vanilla_nerf_pe.nerf.appearance)
-        rgb = field.color(feature, directions, samples_code(rays.appearance, feature.shape[:-1], ray_indices))
+        rgb = field.color(feature, directions, per_sample(rays.appearance, sample_shape, ray_indices))
     w, _ = render_weights(sigma[..., 0], t_starts, t_ends, ray_indices, num_rays)
     bg = last_sample_colour(rgb, ray_indices, num_rays) if isinstance(background, str) else background
     return {**composite(w, rgb, t_starts, t_ends, far, bg, ray_indices, num_rays), "weights": w}
