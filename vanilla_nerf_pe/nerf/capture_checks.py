@@ -39,24 +39,38 @@ def transforms_path(data: Path) -> Tuple[Path, Path]:
     return path, data
 
 
-def _load_transforms(path: Path) -> dict:
+def read_json_object(path: Path, expected: str) -> dict:
+    """The JSON object in ``path``; :class:`InputError` naming the file when it cannot be read, is not
+    JSON, or is not an object (``expected`` says what it should hold)."""
     try:
-        meta = json.loads(path.read_text())
+        text = path.read_text()
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        meta = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list) or not meta["frames"]:
-        raise InputError(f"{path}: expected a JSON object with a non-empty list 'frames'")
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: expected a JSON object with {expected}, got {type(meta).__name__}")
     return meta
 
 
-def _is_pose(value) -> bool:
-    return (
+def check_transform_matrix(value, where: str) -> None:
+    """:class:`InputError` at ``where`` unless ``value`` is a 4x4 (or 3x4) list of finite numbers."""
+    ok = (
         isinstance(value, list) and len(value) in (3, 4)
         and all(isinstance(row, list) and len(row) == 4 for row in value)
         and all(isinstance(x, (int, float)) and math.isfinite(x) for row in value for x in row)
     )
+    if not ok:
+        raise InputError(f"{where}: 'transform_matrix' must be a 4x4 (or 3x4) list of finite numbers")
+
+
+def _load_transforms(path: Path) -> dict:
+    meta = read_json_object(path, "a non-empty list 'frames'")
+    if not isinstance(meta.get("frames"), list) or not meta["frames"]:
+        raise InputError(f"{path}: expected a JSON object with a non-empty list 'frames'")
+    return meta
 
 
 def image_path(data_dir: Path, file_path: str, downscale_factor: Optional[int]) -> Path:
@@ -87,8 +101,7 @@ def check_nerfstudio_capture(data: Path, downscale_factor: Optional[int] = None)
         where = f"{path} frame {i}"
         if not isinstance(frame, dict) or not isinstance(frame.get("file_path"), str):
             raise InputError(f"{where}: missing 'file_path'")
-        if not _is_pose(frame.get("transform_matrix")):
-            raise InputError(f"{where}: 'transform_matrix' must be a 4x4 (or 3x4) list of finite numbers")
+        check_transform_matrix(frame.get("transform_matrix"), where)
         image = image_path(data_dir, frame["file_path"], downscale_factor)
         if not image.is_file():
             raise InputError(f"{where}: names image {image}, which does not exist")

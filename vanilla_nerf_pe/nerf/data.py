@@ -18,7 +18,6 @@ What nerfstudio's loader handles, and so passes here: RGBA (composited on the da
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,36 +30,11 @@ from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataPars
 from nerfstudio.data.datasets.base_dataset import InputDataset
 
 from vanilla_nerf_pe.core.errors import InputError
-from vanilla_nerf_pe.nerf.capture_checks import check_nerfstudio_capture
+from vanilla_nerf_pe.nerf.capture_checks import check_nerfstudio_capture, check_transform_matrix, read_json_object
 from vanilla_nerf_pe.nerf.image_checks import check_image
 
 BLENDER_NEAR_FAR = (2.0, 6.0)
 """near and far of NeRF's Blender scenes (the paper's and its code's)."""
-
-def _load_json(path: Path) -> dict:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    if not isinstance(meta, dict):
-        raise InputError(f"{path}: expected a JSON object with 'camera_angle_x' and 'frames', got {type(meta).__name__}")
-    return meta
-
-
-def _check_matrix(value, where: str) -> None:
-    ok = (
-        isinstance(value, list)
-        and len(value) in (3, 4)
-        and all(isinstance(row, list) and len(row) == 4 for row in value)
-        and all(isinstance(x, (int, float)) and math.isfinite(x) for row in value for x in row)
-    )
-    if not ok:
-        raise InputError(f"{where}: 'transform_matrix' must be a 4x4 (or 3x4) list of finite numbers")
-
 
 def check_blender_scene(data: Path, splits: Iterable[str] = ("train", "val")) -> None:
     """Check what nerfstudio's Blender dataparser will read for ``splits``; raise InputError on the first problem.
@@ -85,7 +59,7 @@ def check_blender_scene(data: Path, splits: Iterable[str] = ("train", "val")) ->
                 f"--data {data}: no transforms_{split}.json (a Blender-layout scene needs transforms_train.json, "
                 f"transforms_val.json and transforms_test.json; found {', '.join(present) or 'none'})"
             )
-        meta = _load_json(path)
+        meta = read_json_object(path, "'camera_angle_x' and 'frames'")
         angle = meta.get("camera_angle_x")
         if not isinstance(angle, (int, float)) or not 0 < angle < math.pi:
             raise InputError(f"{path}: 'camera_angle_x' must be a number in (0, pi) radians, got {angle!r}")
@@ -96,7 +70,7 @@ def check_blender_scene(data: Path, splits: Iterable[str] = ("train", "val")) ->
             where = f"{path} frame {i}"
             if not isinstance(frame, dict) or not isinstance(frame.get("file_path"), str):
                 raise InputError(f"{where}: missing 'file_path'")
-            _check_matrix(frame.get("transform_matrix"), where)
+            check_transform_matrix(frame.get("transform_matrix"), where)
             image_path = data / Path(frame["file_path"].replace("./", "") + ".png")  # as the dataparser builds it
             size = check_image(image_path, where)
             if first_size is None:
