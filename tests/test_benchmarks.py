@@ -60,12 +60,13 @@ def test_run_specs_and_overrides():
 
 @pytest.mark.slow
 def test_every_default_run_reaches_the_table(tiny_scene, tmp_path):
-    """The acceptance command in miniature: the peers (nerfstudio's vanilla-nerf with LPIPS stubbed,
-    nerfacto in pure torch) and our fast method, 2 s each, scored, tabulated as JSON and Markdown
-    (the quick preset, the fourth default run, goes through the same code path)."""
+    """The acceptance command in miniature: a peer (nerfacto in pure torch, which builds LPIPS: the
+    stub that keeps it offline) and our fast method, 2 s each, scored, tabulated as JSON and
+    Markdown. The other two default runs (vanilla-nerf, the quick preset) go through the same code
+    path; each run is a subprocess of its own, ~30 s on 2 cores."""
     wall_clock = load_wall_clock()
-    runs = [run for run in wall_clock.DEFAULT_RUNS if run != "vanilla-nerf-pe-quick"]
-    assert len(runs) == len(wall_clock.DEFAULT_RUNS) - 1
+    runs = ["nerfacto", "vanilla-nerf-pe-fast"]
+    assert set(runs) <= set(wall_clock.DEFAULT_RUNS)
     out = tmp_path / "results"
     proc = run_cli(
         [sys.executable, SCRIPT, "--data", tiny_scene, "--budget", 2, "--eval-every", 1, "--num-views", 1,

@@ -60,31 +60,23 @@ def test_ns_eval_writes_psnr(trained_run, tmp_path):
         assert math.isfinite(results[key]), results
 
 
-def test_ns_render_interpolate_writes_video(trained_run, tmp_path):
-    video = tmp_path / "interp.mp4"
-    run_cli(
-        ["ns-render", "interpolate", "--load-config", trained_run, "--output-path", video, "--interpolation-steps", "4"],
-        cwd=tmp_path,
-    )
-    assert video.is_file() and video.stat().st_size > 0
-    import av
-
-    with av.open(str(video)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    assert len(frames) >= 4
-    assert frames[0].shape[:2] == (32, 32)
-
-
-def test_ns_render_depth_output(trained_run, tmp_path):
-    out = tmp_path / "depth"
+def test_ns_render_interpolate_writes_rgb_depth_and_accumulation(trained_run, tmp_path):
+    # one ns-render for the three outputs (each ns-* start costs ~15 s on 2 cores); the mp4 writer
+    # is checked by the camera-path renders below
+    out = tmp_path / "interp"
     run_cli(
         [
-            "ns-render", "interpolate", "--load-config", trained_run, "--output-path", out,
-            "--interpolation-steps", "2", "--rendered-output-names", "depth", "accumulation", "--output-format", "images",
+            "ns-render", "interpolate", "--load-config", trained_run, "--output-path", out, "--interpolation-steps", "4",
+            "--rendered-output-names", "rgb", "depth", "accumulation", "--output-format", "images",
         ],
         cwd=tmp_path,
     )
-    assert len(list(out.glob("*.jpg")) + list(out.glob("*.png"))) >= 2
+    frames = sorted(out.glob("*.jpg")) + sorted(out.glob("*.png"))
+    assert len(frames) >= 4
+    from PIL import Image
+
+    with Image.open(frames[0]) as img:
+        assert img.size == (3 * 32, 32)  # rgb | depth | accumulation, side by side
 
 
 def test_ns_viewer_serves_checkpoint(trained_run, tmp_path):
@@ -128,10 +120,10 @@ def test_vnp_eval_scores_fixed_views_and_writes_images(trained_run, tmp_path):
 
 
 # Through nerfstudio's CLIs: every sampler once, each with another field kind. The default pair
-# (pe, occupancy) goes through ns-train, ns-eval, ns-render spiral and ns-render camera-path; the
-# other two through ns-train and ns-render camera-path (ns-eval reads the same eval metrics that
-# the in-process pairs check, and every ns-* start costs ~15 s on 2 cores). The other six pairs
-# train in this process.
+# (pe, occupancy) goes through ns-train, ns-render spiral and ns-render camera-path; the other two
+# through ns-train and ns-render camera-path. ns-eval runs on trained_run above and on both capture
+# presets (tests/nerf/test_capture_e2e.py); it reads the same eval metrics that the in-process pairs
+# check, and every ns-* start costs ~15 s on 2 cores. The other six pairs train in this process.
 RENDERED = {("siren", "hierarchical"), ("fourier", "proposal"), ("pe", "occupancy")}
 FULL_CLI = ("pe", "occupancy")
 
@@ -168,10 +160,6 @@ def test_every_field_and_sampler_trains_and_scores_the_test_views(field, sampler
     assert f"kind: {field}" in config.read_text() and f"sampler: {sampler}" in config.read_text()
     videos = []
     if (field, sampler) == FULL_CLI:
-        out = tmp_path / "eval.json"
-        run_cli(["ns-eval", "--load-config", config, "--output-path", out], cwd=tmp_path)
-        results = json.loads(out.read_text())["results"]
-        assert math.isfinite(results["psnr"]) and math.isfinite(results["ssim"])
         # nerfstudio's defaults but for length: a spiral of rgb and depth side by side
         videos.append(tmp_path / "spiral.mp4")
         run_cli(["ns-render", "spiral", "--load-config", config, "--output-path", videos[-1], "--seconds", "0.25",
