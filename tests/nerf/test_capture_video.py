@@ -141,6 +141,17 @@ def test_ns_train_stops_on_a_bad_capture_with_one_line_and_status_2(problem, unb
 # through COLMAP ------------------------------------------------------------------------------------
 
 
+def test_process_video_command_flags():
+    from vanilla_nerf_pe.nerf.video_capture import process_video_command
+
+    default = process_video_command(Path("clip.mp4"), Path("out"))
+    assert default[:2] == ["ns-process-data", "video"] and "--no-gpu" in default and "--no-refine-intrinsics" not in default
+    assert default[default.index("--matching-method") + 1] == "sequential" and default[default.index("--camera-type") + 1] == "perspective"
+    chosen = process_video_command(Path("clip.mp4"), Path("out"), "exhaustive", camera_type="simple_pinhole", refine_intrinsics=False)
+    assert chosen[chosen.index("--matching-method") + 1] == "exhaustive" and chosen[chosen.index("--camera-type") + 1] == "simple_pinhole"
+    assert "--no-refine-intrinsics" in chosen
+
+
 @needs_colmap
 @needs_ffmpeg
 def test_a_featureless_video_fails_in_one_line(tmp_path):
