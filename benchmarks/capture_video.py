@@ -86,6 +86,21 @@ def true_pose_capture(processed: Path, clip: Path, out: Path, perturb: Optional[
     return out
 
 
+def colmap_pose_note(processed: Path, clip: Path) -> str:
+    """COLMAP's poses as ns-process-data wrote them against the true ones (after the similarity
+    alignment), and its intrinsics against the true ones, in one line."""
+    from vanilla_nerf_pe.core.pose_alignment import pose_errors
+
+    meta, truth = json.loads((processed / "transforms.json").read_text()), json.loads((clip / "transforms.json").read_text())
+    true = frames_by_name(clip / "transforms.json")
+    names = [Path(f["file_path"]).name for f in meta["frames"]]
+    rot, trans, _ = pose_errors(np.stack([np.array(f["transform_matrix"]) for f in meta["frames"]]),
+                                np.stack([np.array(true[n]["transform_matrix"]) for n in names]))
+    return (f"COLMAP's poses {np.median(rot):.2f} / {rot.max():.2f} deg (median / max), translation {np.median(trans):.3f} / {trans.max():.3f}; "
+            f"{meta.get('camera_model')} fl {meta['fl_x']:.1f} / {meta['fl_y']:.1f}, principal point ({meta['cx']:.1f}, {meta['cy']:.1f}), "
+            f"k1 {meta.get('k1', 0.0):.3f} (true: fl {truth['fl_x']:.1f}, ({truth['cx']:.0f}, {truth['cy']:.0f}), no distortion)")
+
+
 def held_out_indices(num_images: int, train_fraction: float = 0.9) -> List[int]:
     """nerfstudio-data's held-out frames (eval mode "fraction", its default), by sorted name."""
     import math
@@ -107,7 +122,7 @@ def train_and_score(spec: str, data: Path, clip: Path, budget: float) -> Dict[st
     from vanilla_nerf_pe.core import metrics
     from vanilla_nerf_pe.core.pose_alignment import pose_errors
     from vanilla_nerf_pe.nerf.camera_refinement import refined_poses
-    from vanilla_nerf_pe.nerf.held_out_appearance import render_right_half
+    from vanilla_nerf_pe.nerf.held_out_appearance import appearance_modules, render_right_half
 
     stub_lpips()
     method, overrides = parse_run(spec)
@@ -151,7 +166,8 @@ def train_and_score(spec: str, data: Path, clip: Path, budget: float) -> Dict[st
         psnr_frame.append(float(metrics.psnr(rgb, frame)))
         half = frame.shape[1] // 2  # NeRF-W: the appearance fitted on the left half, scored on the right
         psnr_right.append(float(metrics.psnr(rgb[:, half:], frame[:, half:])))
-        right = render_right_half(model, camera, frame).clamp(0, 1).cpu()
+        # without per-image appearance there is nothing to fit: the right half of the render above
+        right = render_right_half(model, camera, frame).clamp(0, 1).cpu() if appearance_modules(model) else rgb[:, half:]
         psnr_right_fitted.append(float(metrics.psnr(right, frame[:, half:])))
 
     train_set = pipeline.datamanager.train_dataset
@@ -204,11 +220,26 @@ def markdown(rows: List[Dict[str, Any]], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def scene_line(stdout: str) -> Optional[str]:
+    """The scene kind and its reason as the model prints them at start (rich wraps the line at 120
+    columns: the lines that follow are joined until its parentheses close)."""
+    lines = stdout.splitlines()
+    for k, line in enumerate(lines):
+        if line.startswith("vanilla-nerf-pe: scene "):
+            text = line[len("vanilla-nerf-pe: scene "):].strip()
+            for more in lines[k + 1 :]:
+                if text.count("(") <= text.count(")"):
+                    break
+                text += " " + more.strip()
+            return text
+    return None
+
+
 def run_single(spec: str, data: Path, clip: Path, budget: float, threads: Optional[int]) -> Optional[Dict[str, Any]]:
     cmd = [sys.executable, __file__, "--single", spec, "--single-data", str(data), "--clip", str(clip), "--budget", str(budget)]
     cmd += ["--threads", str(threads)] if threads else []
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "1000"})
-    scene = next((line[len("vanilla-nerf-pe: scene "):].strip() for line in proc.stdout.splitlines() if line.startswith("vanilla-nerf-pe: scene ")), None)
+    scene = scene_line(proc.stdout)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return {**json.loads(line[len("RESULT "):]), "scene": scene}
@@ -226,12 +257,13 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=300.0, help="seconds of training per run")
     parser.add_argument("--runs", nargs="*", default=["preset", "no-appearance", "true-poses", "nerfacto"],
                         help="which of preset, refinement, no-appearance, true-poses, nerfacto, camera-lr-1e-4, affine (codes and an affine "
-                        "colour transform per image), affine-only (the transform instead of codes), true-poses-affine-only to train")
+                        "colour transform per image), affine-only (the transform instead of codes), true-poses-affine, true-poses-affine-only to train")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (each in its own process)")
     parser.add_argument("--camera-type", default="perspective", choices=["perspective", "pinhole", "simple_pinhole"], help="ns-process-data's --camera-type")
     parser.add_argument("--matching", default="sequential", choices=["sequential", "exhaustive"], help="ns-process-data's --matching-method")
     parser.add_argument("--no-refine-intrinsics", action="store_true", help="ns-process-data's --no-refine-intrinsics")
     parser.add_argument("--reuse-colmap", action="store_true", help="keep <work-dir>/colmap from an earlier run with the same clip and options")
+    parser.add_argument("--colmap-only", action="store_true", help="print COLMAP's pose errors and intrinsics, train nothing")
     parser.add_argument("--perturb", nargs=2, type=float, metavar=("DEG", "T"), help="the camera lr study instead (see the module docstring)")
     parser.add_argument("--camera-lrs", nargs="*", type=float, default=[0.0, 3e-4, 1e-3, 3e-3], help="with --perturb: camera_opt's lr (0: off)")
     parser.add_argument("--threads", type=int, help="torch threads per run (default: torch's; 1 on a CPU shared with other jobs, "
@@ -276,6 +308,11 @@ def main() -> None:
                            f"of {capture.num_frames} frames in {capture.seconds:.0f} s")
             note_file.write_text(colmap_note)
         CONSOLE.print(f"  {colmap_note}")
+        pose_note = colmap_pose_note(processed, clip)
+        CONSOLE.print(f"  {pose_note}", soft_wrap=True)
+        if args.colmap_only:
+            return
+        colmap_note += f"; {pose_note}"
     else:
         colmap_note = "no COLMAP: the true poses, perturbed"
         if not (processed / "transforms.json").is_file():  # the frames as decoded from the mp4, all posed
@@ -294,6 +331,7 @@ def main() -> None:
             "nerfacto": ("nerfacto (torch hash grid)", "nerfacto", processed),
             "affine": ("vanilla-nerf-pe-360, codes and affine colour", "vanilla-nerf-pe-360:appearance_affine=True", processed),
             "affine-only": ("vanilla-nerf-pe-360, affine colour instead of codes", "vanilla-nerf-pe-360:appearance_embedding_dim=0,appearance_affine=True", processed),
+            "true-poses-affine": ("vanilla-nerf-pe-360, codes and affine colour, true poses", "vanilla-nerf-pe-360:appearance_affine=True", true_capture),
             "true-poses-affine-only": ("vanilla-nerf-pe-360, affine colour instead of codes, true poses",
                                        "vanilla-nerf-pe-360:appearance_embedding_dim=0,appearance_affine=True", true_capture),
             "camera-lr-1e-4": ("vanilla-nerf-pe-360, camera_opt lr 1e-4", "vanilla-nerf-pe-360:camera_optimizer.mode='SO3xR3',optimizers.camera_opt.optimizer.lr=1e-4,"
