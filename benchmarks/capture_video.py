@@ -1,8 +1,8 @@
 """From a phone video to a NeRF, measured (issue #27): a generated video with a phone's troubles
 (``vnp-scene --kind unbounded --video``: exposure +-1 stop, white balance, motion blur, hand
-shake) -> ``ns-process-data video`` with COLMAP on the CPU -> ``vanilla-nerf-pe-360`` for a fixed
-training time, scored on the held-out frames against the clean ground truth (each frame at its
-true pose, neutral exposure, no blur), beside:
+shake) -> ``ns-process-data video`` with COLMAP on the CPU (by default exhaustive matching and the
+principal point kept) -> ``vanilla-nerf-pe-360`` for a fixed training time, scored on the held-out
+frames against the clean ground truth (each frame at its true pose, neutral exposure, no blur), beside:
 
 - the same training on the same frames with the **true poses** (and the true pinhole intrinsics);
 - the preset **with camera refinement** and **without appearance codes**, and with a per-image
@@ -18,7 +18,8 @@ affine transform) alone is fitted, the network frozen, to the left half of the f
 (with its exposure), and the PSNR is taken on the right half; a run without per-image appearance
 is scored on the same right half as it renders it.
 
-    python benchmarks/capture_video.py --frames 60 --width 320 --budget 300 --threads 1 --jobs 2 --no-refine-intrinsics
+    python benchmarks/capture_video.py --frames 60 --width 160 --budget 300 --threads 1 --jobs 2   # exhaustive matching, intrinsics kept
+    python benchmarks/capture_video.py --colmap-only --matching sequential --refine-intrinsics      # COLMAP's poses with ns-process-data's defaults
     python benchmarks/capture_video.py --perturb 0.5 0.03 --camera-lrs 0 3e-4 1e-3 3e-3 --budget 120   # camera lr study
 
 ``--perturb DEG T``: no COLMAP; the training cameras of the true-pose capture are turned by DEG
@@ -260,8 +261,10 @@ def main() -> None:
                         "colour transform per image), affine-only (the transform instead of codes), true-poses-affine, true-poses-affine-only to train")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (each in its own process)")
     parser.add_argument("--camera-type", default="perspective", choices=["perspective", "pinhole", "simple_pinhole"], help="ns-process-data's --camera-type")
-    parser.add_argument("--matching", default="sequential", choices=["sequential", "exhaustive"], help="ns-process-data's --matching-method")
-    parser.add_argument("--no-refine-intrinsics", action="store_true", help="ns-process-data's --no-refine-intrinsics")
+    parser.add_argument("--matching", default="exhaustive", choices=["sequential", "exhaustive"],
+                        help="ns-process-data's --matching-method (exhaustive closes the orbit: docs/real-captures.md)")
+    parser.add_argument("--refine-intrinsics", action=argparse.BooleanOptionalAction, default=False,
+                        help="ns-process-data's second bundle adjustment that also moves the principal point (off: --no-refine-intrinsics)")
     parser.add_argument("--reuse-colmap", action="store_true", help="keep <work-dir>/colmap from an earlier run with the same clip and options")
     parser.add_argument("--colmap-only", action="store_true", help="print COLMAP's pose errors and intrinsics, train nothing")
     parser.add_argument("--perturb", nargs=2, type=float, metavar=("DEG", "T"), help="the camera lr study instead (see the module docstring)")
@@ -300,11 +303,11 @@ def main() -> None:
             CONSOLE.print(f"[bold]ns-process-data video[/bold] (COLMAP, {args.matching} matching, {args.camera_type} camera, CPU) ...")
             try:
                 capture = process_video(clip / "video.mp4", processed, args.matching, num_downscales=0, camera_type=args.camera_type,
-                                        refine_intrinsics=not args.no_refine_intrinsics)
+                                        refine_intrinsics=args.refine_intrinsics)
             except InputError as error:  # COLMAP's failure in one line
                 raise SystemExit(f"capture_video.py: error: {error}") from None
             colmap_note = (f"ns-process-data {args.matching} matching, --camera-type {args.camera_type}"
-                           f"{', --no-refine-intrinsics' if args.no_refine_intrinsics else ''}: COLMAP posed {capture.num_posed} "
+                           f"{'' if args.refine_intrinsics else ', --no-refine-intrinsics'}: COLMAP posed {capture.num_posed} "
                            f"of {capture.num_frames} frames in {capture.seconds:.0f} s")
             note_file.write_text(colmap_note)
         CONSOLE.print(f"  {colmap_note}")
