@@ -255,6 +255,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=160, help="frame width (height 3/4 of it)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--exposure-stops", type=float, default=1.0, help="the exposure varies within this many stops either way")
+    parser.add_argument("--exposure-curve", default="smooth", choices=["smooth", "random"],
+                        help="exposure and white balance from frame to frame: smooth (auto-exposure) or random (each frame its own)")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds of training per run")
     parser.add_argument("--runs", nargs="*", default=["preset", "no-appearance", "true-poses", "nerfacto"],
                         help="which of preset, refinement, no-appearance, true-poses, nerfacto, camera-lr-1e-4, affine (codes and an affine "
@@ -289,8 +291,9 @@ def main() -> None:
 
     work = args.work_dir
     clip = work / "clip"
-    config = VideoConfig(width=args.width, num_frames=args.frames, seed=args.seed, exposure_stops=args.exposure_stops)
-    CONSOLE.print(f"[bold]video[/bold]: {config.num_frames} frames at {config.width}x{config.height}, exposure +-{config.exposure_stops} stops, seed {config.seed}")
+    config = VideoConfig(width=args.width, num_frames=args.frames, seed=args.seed, exposure_stops=args.exposure_stops, exposure_curve=args.exposure_curve)
+    CONSOLE.print(f"[bold]video[/bold]: {config.num_frames} frames at {config.width}x{config.height}, exposure +-{config.exposure_stops} stops "
+                  f"({config.exposure_curve}), seed {config.seed}")
     write_capture_video(clip, config)
     processed = work / "colmap"
     if args.perturb is None:
@@ -371,7 +374,7 @@ def main() -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "CPU")
     cpu += " with AVX512-BF16" if "avx512_bf16" in lscpu else ""
     header = (f"{time.strftime('%Y-%m-%d')}, {cpu}, {torch.get_num_threads()} threads per run, {max(args.jobs, 1)} runs at once. Video: {config.num_frames} frames at "
-              f"{config.width}x{config.height}, exposure +-{config.exposure_stops} stops, seed {config.seed}; {colmap_note}; "
+              f"{config.width}x{config.height}, exposure +-{config.exposure_stops} stops ({config.exposure_curve}), seed {config.seed}; {colmap_note}; "
               f"{args.budget:.0f} s of training per run. Command: python {' '.join(sys.argv)}")
     text = markdown(rows, header)
     (args.output_dir / "results.md").write_text(text)
