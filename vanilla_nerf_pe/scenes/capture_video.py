@@ -6,7 +6,7 @@ its textured sky sphere), ray traced frame by frame and encoded as an mp4 with f
 and this video has:
 
 - **exposure** that changes from frame to frame, smoothly, within ``exposure_stops`` stops either
-  way (auto-exposure following the scene);
+  way (auto-exposure following the scene; ``exposure_curve="random"``: each frame's drawn on its own);
 - **white balance** that drifts: the red and blue gains within ``white_balance_stops`` stops;
 - **motion blur**: each frame is the average of ``motion_blur_subframes`` renders spread over the
   part ``shutter`` of the interval to the next frame (the camera keeps moving while the shutter is open);
