@@ -17,7 +17,7 @@ from tests.nerf.test_model import AABB, make_config, make_model
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.pose_alignment import Similarity, perturb_poses, pose_errors, umeyama
 from vanilla_nerf_pe.core.render import per_sample
-from vanilla_nerf_pe.nerf.appearance import AppearanceEmbedding
+from vanilla_nerf_pe.nerf.appearance import AffineColor, AppearanceEmbedding
 from vanilla_nerf_pe.nerf.field import NeRFField
 from vanilla_nerf_pe.nerf.method_configs import METHODS
 from vanilla_nerf_pe.nerf.model import nerf_network
@@ -36,7 +36,7 @@ def rays_of_images(indices, n=32) -> RayBundle:
 
 def appearance_model(**overrides):
     torch.manual_seed(0)
-    config = make_config(appearance_embedding_dim=4, **overrides)
+    config = make_config(**{"appearance_embedding_dim": 4, **overrides})
     from nerfstudio.data.scene_box import SceneBox
 
     return config.setup(scene_box=SceneBox(aabb=AABB), num_train_data=NUM_IMAGES)
@@ -194,3 +194,90 @@ def test_the_camera_opt_schedule_leaves_a_checkpoint_of_tensors_and_floats():
     buffer.seek(0)
     torch.load(buffer, weights_only=True)
     assert METHODS["vanilla-nerf-pe-360"].config.optimizers["camera_opt"]["scheduler"].max_steps == 7000
+
+
+def test_affine_color_is_the_identity_at_zero_and_a_gain_on_the_diagonal():
+    from vanilla_nerf_pe.core.render import affine_color
+
+    rgb = torch.rand(5, 3)
+    torch.testing.assert_close(affine_color(rgb, torch.zeros(3, 4)), rgb)
+    gain = torch.zeros(5, 3, 4)
+    gain[:, [0, 1, 2], [0, 1, 2]] = torch.tensor([1.0, -0.5, 0.0])  # red x2, green x0.5, blue kept
+    gain[:, 2, 3] = 0.1
+    torch.testing.assert_close(affine_color(rgb, gain), rgb * torch.tensor([2.0, 0.5, 1.0]) + torch.tensor([0.0, 0.0, 0.1]))
+    with pytest.raises(InputError, match="affine_color"):
+        affine_color(rgb, torch.zeros(3, 3))
+
+
+def test_affine_colour_transform_per_image_in_training_average_outside():
+    transform = AffineColor(NUM_IMAGES)
+    with torch.no_grad():
+        transform.deltas.copy_(torch.randn(NUM_IMAGES, 3, 4) * 0.1)
+    rgb = torch.rand(4, 3)
+    from vanilla_nerf_pe.core.render import affine_color
+
+    torch.testing.assert_close(transform(rgb, torch.tensor([[1], [1], [4], [0]]), training=True), affine_color(rgb, transform.deltas[[1, 1, 4, 0]]))
+    torch.testing.assert_close(transform(rgb, None, training=False), affine_color(rgb, transform.deltas.mean(0)))
+    torch.testing.assert_close(AffineColor(NUM_IMAGES, at_eval="zeros")(rgb, None, training=False), rgb)
+    transform.held_out = torch.zeros(3, 4)
+    torch.testing.assert_close(transform(rgb, None, training=False), rgb)
+    with pytest.raises(InputError):
+        AffineColor(0)
+
+    model = appearance_model(appearance_embedding_dim=0, appearance_affine=True)
+    assert model.appearance is None and model.color_transform is not None
+    assert "color_transform.deltas" in model.state_dict() and any(p is model.color_transform.deltas for p in model.get_param_groups()["fields"])
+    model.train()
+    with torch.no_grad():
+        model.color_transform.deltas[2, 0, 3] = 0.25  # image 2: red lifted
+        torch.manual_seed(5)
+        image0 = model(rays_of_images(0))
+        torch.manual_seed(5)
+        image2 = model(rays_of_images(2))
+    torch.testing.assert_close(image2["rgb"], image0["rgb"] + torch.tensor([0.25, 0.0, 0.0]))
+    torch.testing.assert_close(image2["rgb_coarse"], image0["rgb_coarse"] + torch.tensor([0.25, 0.0, 0.0]))
+
+
+@pytest.mark.parametrize("dim, affine", [(4, False), (0, True), (0, False)])
+def test_fitted_appearance_fits_a_held_out_exposure_and_leaves_the_model_as_it_was(dim, affine):
+    from vanilla_nerf_pe.nerf.held_out_appearance import HeldOutFitConfig, fitted_appearance
+
+    model = appearance_model(appearance_embedding_dim=dim, appearance_affine=affine)
+    model.eval()
+    bundle = rays_of_images(0, n=64)
+    with torch.no_grad():
+        rendered = model(bundle)["rgb"]
+    target = (rendered * torch.tensor([0.6, 0.7, 0.9]) + 0.05).clamp(0, 1)  # darker, bluer
+    before = float(torch.nn.functional.mse_loss(rendered, target))
+    requires = [p.requires_grad for p in model.parameters()]
+    with fitted_appearance(model, bundle, target, HeldOutFitConfig(steps=60, lr=0.05, rays_per_step=48)) as params:
+        with torch.no_grad():
+            after = float(torch.nn.functional.mse_loss(model(bundle)["rgb"], target))
+    assert len(params) == int(dim > 0) + int(affine)
+    if params:  # an affine transform can match it; a random colour branch only moves towards it
+        assert after < before / (4 if affine else 1.3)
+    else:
+        assert after == pytest.approx(before)
+    assert not model.training and [p.requires_grad for p in model.parameters()] == requires
+    assert all(getattr(m, "held_out", None) is None for m in (model.appearance, model.color_transform))
+    with torch.no_grad():
+        torch.testing.assert_close(model(bundle)["rgb"], rendered)  # the usual eval appearance again
+    with pytest.raises(InputError):
+        with fitted_appearance(model, bundle, target[:3]):
+            pass
+
+
+def test_render_right_half_of_a_model_without_appearance_is_its_render():
+    from nerfstudio.cameras.cameras import Cameras
+
+    from vanilla_nerf_pe.nerf.held_out_appearance import HeldOutFitConfig, render_right_half
+
+    model = appearance_model(appearance_embedding_dim=0)
+    model.eval()
+    pose = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 4]])
+    camera = Cameras(camera_to_worlds=pose[None], fx=5.0, fy=5.0, cx=4.0, cy=3.0, width=8, height=6)
+    full = model.get_outputs_for_camera(camera)["rgb"]
+    right = render_right_half(model, camera, torch.rand(6, 8, 3), HeldOutFitConfig(steps=2))
+    torch.testing.assert_close(right, full[:, 4:])
+    affine = appearance_model(appearance_embedding_dim=0, appearance_affine=True)
+    assert render_right_half(affine, camera, torch.rand(6, 8, 3), HeldOutFitConfig(steps=2)).shape == (6, 4, 3)

@@ -65,6 +65,17 @@ def test_exposure_acts_on_linear_light():
     assert np.log2(gains[:, [0, 2]]).max() == pytest.approx(0.25)
 
 
+
+def test_random_exposure_curve_changes_from_frame_to_frame_within_the_ranges():
+    smooth, _ = camera_response(VideoConfig(num_frames=60))
+    stops, gains = camera_response(VideoConfig(num_frames=60, exposure_curve="random"))
+    assert np.abs(stops).max() <= 1.0 and np.abs(np.log2(gains[:, [0, 2]])).max() <= 0.25 and np.all(gains[:, 1] == 1)
+    assert np.abs(np.diff(stops)).mean() > 4 * np.abs(np.diff(smooth)).mean()  # neighbours no longer alike
+    np.testing.assert_array_equal(stops, camera_response(VideoConfig(num_frames=60, exposure_curve="random"))[0])
+    with pytest.raises(InputError, match="exposure_curve"):
+        VideoConfig(exposure_curve="sine").validate()  # type: ignore[arg-type]
+
+
 def test_vnp_scene_video_option(tmp_path):
     scene = [sys.executable, "-m", "vanilla_nerf_pe.cli.scene"]
     proc = run_cli(scene + [tmp_path / "v", "--kind", "unbounded", "--video", "--resolution", "32", "--num-views", "4"], cwd=tmp_path)
@@ -139,6 +150,17 @@ def test_ns_train_stops_on_a_bad_capture_with_one_line_and_status_2(problem, unb
 
 
 # through COLMAP ------------------------------------------------------------------------------------
+
+
+def test_process_video_command_flags():
+    from vanilla_nerf_pe.nerf.video_capture import process_video_command
+
+    default = process_video_command(Path("clip.mp4"), Path("out"))
+    assert default[:2] == ["ns-process-data", "video"] and "--no-gpu" in default and "--no-refine-intrinsics" not in default
+    assert default[default.index("--matching-method") + 1] == "sequential" and default[default.index("--camera-type") + 1] == "perspective"
+    chosen = process_video_command(Path("clip.mp4"), Path("out"), "exhaustive", camera_type="simple_pinhole", refine_intrinsics=False)
+    assert chosen[chosen.index("--matching-method") + 1] == "exhaustive" and chosen[chosen.index("--camera-type") + 1] == "simple_pinhole"
+    assert "--no-refine-intrinsics" in chosen
 
 
 @needs_colmap

@@ -184,3 +184,14 @@ def background_color(kind: BackgroundKind, batch_shape: Tuple[int, ...], like: T
             raise InputError("the last_sample background needs the colour of each ray's last sample")
         return last_rgb
     raise InputError(f"unknown background {kind!r}: choose one of {', '.join(BACKGROUND_KINDS)}")
+
+
+def affine_color(rgb: Tensor, delta: Tensor) -> Tensor:
+    """[..., 3] the colours ``rgb`` [..., 3] through the affine colour transform ``x -> (I + D) x + b``
+    given as its offset from the identity ``delta = [D | b]`` [..., 3, 4] (broadcast against ``rgb``'s
+    batch dims): a camera's exposure and white balance, per image (Urban Radiance Fields, Rematas et
+    al. 2022, compensate exposure with such a matrix; zipnerf's code has an affine option of its
+    per-image codes too)."""
+    if rgb.shape[-1] != 3 or delta.shape[-2:] != (3, 4):
+        raise InputError(f"affine_color needs colours [..., 3] and transforms [..., 3, 4], got {tuple(rgb.shape)} and {tuple(delta.shape)}")
+    return rgb + (delta[..., :3] @ rgb[..., None])[..., 0] + delta[..., 3]

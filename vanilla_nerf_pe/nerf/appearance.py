@@ -8,6 +8,11 @@ al. 2023, "Nerfstudio: A Modular Framework for Neural Radiance Field Development
 with 32 dimensions and renders every view it was not trained on with the average of the training
 images' codes; so does this module.
 
+:class:`AffineColor` is the cheaper alternative for what a camera does to the light it records: a
+learned affine colour transform of each training image's rendered colour (a 3 x 3 matrix and an
+offset; exposure and white balance are a per-channel gain in linear light, close to a per-channel
+gain on sRGB values too). Both can be on at once.
+
 Which image a ray comes from is the ray bundle's ``camera_indices`` (the index of the training
 image in training; an index into some other camera set in evaluation, the viewer or
 ``ns-render``, which is why evaluation never looks codes up by it).
@@ -21,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from vanilla_nerf_pe.core.errors import InputError
+from vanilla_nerf_pe.core.render import affine_color
 
 EvalAppearance = Literal["average", "zeros"]
 EVAL_APPEARANCES = ("average", "zeros")
@@ -46,13 +52,19 @@ class AppearanceEmbedding(nn.Module):
         # nn.Embedding's N(0, 1) start, as nerfstudio's Embedding (nerfacto): the codes start apart
         # and the colour branch can tell images apart from the first step.
         self.codes = nn.Embedding(num_images, dim)
+        self.held_out: Optional[Tensor] = None
+        """[dim] when set, the code of every view outside training instead of ``at_eval``'s (a
+        held-out frame's code fitted by :mod:`vanilla_nerf_pe.nerf.held_out_appearance`); a plain
+        tensor, never in the checkpoint."""
 
     @property
     def dim(self) -> int:
         return self.codes.embedding_dim
 
     def eval_code(self) -> Tensor:
-        """[dim] the code of a view that is not a training image (see ``at_eval``)."""
+        """[dim] the code of a view that is not a training image (``held_out`` if set, else see ``at_eval``)."""
+        if self.held_out is not None:
+            return self.held_out
         weight = self.codes.weight
         return weight.mean(dim=0) if self.at_eval == "average" else torch.zeros_like(weight[0])
 
@@ -68,3 +80,42 @@ class AppearanceEmbedding(nn.Module):
         if indices.device.type == "cpu" and indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.codes.num_embeddings):
             raise InputError(f"a training ray names image {int(indices.max())}, but the appearance embedding has {self.codes.num_embeddings} images")
         return self.codes(indices)
+
+
+class AffineColor(nn.Module):
+    """A learned affine colour transform per training image, applied to its rendered colour:
+    ``rgb -> (I + D_i) rgb + b_i`` (:func:`~vanilla_nerf_pe.core.render.affine_color`), each
+    ``[D_i | b_i]`` starting at zero (the identity).
+
+    Args:
+        num_images: training images (nerfstudio's ``num_train_data``).
+        at_eval: the transform of every ray outside training: "average" (the mean of the training
+            images') or "zeros" (the identity).
+    """
+
+    def __init__(self, num_images: int, at_eval: EvalAppearance = "average") -> None:
+        super().__init__()
+        if num_images < 1:
+            raise InputError(f"an affine colour transform per image needs at least one image, got {num_images}")
+        if at_eval not in EVAL_APPEARANCES:
+            raise InputError(f"--pipeline.model.appearance-at-eval {at_eval!r}: choose one of {', '.join(EVAL_APPEARANCES)}")
+        self.at_eval = at_eval
+        self.deltas = nn.Parameter(torch.zeros(num_images, 3, 4))
+        self.held_out: Optional[Tensor] = None
+        """[3, 4] when set, the transform of every view outside training (see AppearanceEmbedding.held_out)."""
+
+    def eval_code(self) -> Tensor:
+        """[3, 4] the transform (offset from the identity) of a view that is not a training image."""
+        if self.held_out is not None:
+            return self.held_out
+        return self.deltas.mean(dim=0) if self.at_eval == "average" else torch.zeros_like(self.deltas[0])
+
+    def forward(self, rgb: Tensor, camera_indices: Optional[Tensor], training: bool) -> Tensor:
+        """[..., 3] the colours ``rgb`` [..., 3] through each ray's transform: its training image's in
+        training (``camera_indices`` [...] or [..., 1]), ``eval_code`` otherwise."""
+        if not training:
+            return affine_color(rgb, self.eval_code().to(rgb))
+        if camera_indices is None:
+            raise InputError("training rays without camera_indices: the affine colour transform needs each ray's image")
+        indices = camera_indices.reshape(rgb.shape[:-1]).long().to(self.deltas.device)
+        return affine_color(rgb, self.deltas[indices].to(rgb))

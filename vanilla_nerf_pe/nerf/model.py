@@ -38,7 +38,7 @@ from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.network import CoordinateNetworkConfig
 from vanilla_nerf_pe.core.precision import PRECISIONS, Precision, check_precision, dtype_name
 from vanilla_nerf_pe.core.render import BACKGROUND_KINDS, background_color
-from vanilla_nerf_pe.nerf.appearance import AppearanceEmbedding, EvalAppearance
+from vanilla_nerf_pe.nerf.appearance import AffineColor, AppearanceEmbedding, EvalAppearance
 from vanilla_nerf_pe.nerf.field import DensityActivation, NeRFField
 from vanilla_nerf_pe.nerf.guard import TrainingGuard
 from vanilla_nerf_pe.nerf.legacy import migrate_legacy_options, migrate_legacy_state
@@ -156,8 +156,11 @@ class VanillaNeRFPEModelConfig(ModelConfig):
     """length of a learned code per training image fed to the colour branch (NeRF-W; exposure and
     white balance that change between photographs, :mod:`vanilla_nerf_pe.nerf.appearance`). 0: off."""
     appearance_at_eval: EvalAppearance = "average"
-    """the code of views outside training (evaluation, viewer, ns-render): "average" of the
-    training images' codes (nerfacto's choice) or "zeros"."""
+    """the code (and affine colour transform) of views outside training (evaluation, viewer,
+    ns-render): "average" of the training images' (nerfacto's choice) or "zeros" (the identity transform)."""
+    appearance_affine: bool = False
+    """a learned affine colour transform (3 x 3 matrix and offset) of each training image's rendered
+    colour, for its exposure and white balance (:class:`vanilla_nerf_pe.nerf.appearance.AffineColor`)."""
     camera_optimizer: CameraOptimizerConfig = field(default_factory=lambda: CameraOptimizerConfig(mode="off"))
     """refinement of the training cameras' poses (nerfstudio's camera optimiser, "SO3xR3" as
     nerfacto; :mod:`vanilla_nerf_pe.nerf.camera_refinement`), trained by the "camera_opt" optimizer. "off" by default."""
@@ -240,6 +243,7 @@ class VanillaNeRFPEModel(Model):
         self.appearance = (
             AppearanceEmbedding(self.num_train_data, cfg.appearance_embedding_dim, cfg.appearance_at_eval) if cfg.appearance_embedding_dim > 0 else None
         )
+        self.color_transform = AffineColor(self.num_train_data, cfg.appearance_at_eval) if cfg.appearance_affine else None
         # nerfstudio's viewer and ns-export read the refined training poses from model.camera_optimizer
         self.camera_optimizer: CameraOptimizer = cfg.camera_optimizer.setup(num_cameras=self.num_train_data, device="cpu")
         self.field = make_field()
@@ -300,6 +304,9 @@ class VanillaNeRFPEModel(Model):
         for name, rendered in samples.passes.items():
             outputs.update({f"{k}_{name}": v for k, v in rendered.items()})
         outputs["num_samples"] = samples.stats["num_samples"]
+        if self.color_transform is not None:  # each image's exposure and white balance
+            for key in [k for k in outputs if k.startswith("rgb")]:
+                outputs[key] = self.color_transform(outputs[key], ray_bundle.camera_indices, self.training)
         if self.training:  # for the losses and metrics (not tensors of the image: never in eval outputs)
             outputs.update(samples=samples, weights=final["weights"], background=background)
         else:

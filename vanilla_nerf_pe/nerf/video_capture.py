@@ -23,6 +23,7 @@ from typing import List, Literal, Optional
 from vanilla_nerf_pe.core.errors import InputError
 
 Matching = Literal["sequential", "exhaustive"]
+CameraType = Literal["perspective", "pinhole", "simple_pinhole"]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -41,13 +42,16 @@ class ProcessedCapture:
 
 
 def process_video_command(video: Path, out: Path, matching: Matching = "sequential", gpu: bool = False,
-                          num_downscales: int = 3, num_frames_target: int = 300) -> List[str]:
+                          num_downscales: int = 3, num_frames_target: int = 300, camera_type: CameraType = "perspective",
+                          refine_intrinsics: bool = True) -> List[str]:
     """The ``ns-process-data video`` command line: COLMAP's ``sequential`` matcher for a video
     (neighbouring frames; nerfstudio's default ``vocab_tree`` downloads a file) or ``exhaustive``,
-    and ``--no-gpu`` off a GPU."""
+    ``--no-gpu`` off a GPU, COLMAP's camera model (``perspective``: OpenCV's, with distortion;
+    ``pinhole``; ``simple_pinhole``: one focal length) and, with ``refine_intrinsics`` False,
+    ``--no-refine-intrinsics`` (no second bundle adjustment that also moves the principal point)."""
     cmd = ["ns-process-data", "video", "--data", str(video), "--output-dir", str(out), "--matching-method", matching,
-           "--num-downscales", str(num_downscales), "--num-frames-target", str(num_frames_target)]
-    return cmd + ([] if gpu else ["--no-gpu"])
+           "--num-downscales", str(num_downscales), "--num-frames-target", str(num_frames_target), "--camera-type", camera_type]
+    return cmd + ([] if gpu else ["--no-gpu"]) + ([] if refine_intrinsics else ["--no-refine-intrinsics"])
 
 
 def failure_line(output: str) -> str:
@@ -62,9 +66,10 @@ def failure_line(output: str) -> str:
 
 
 def process_video(video: Path, out: Path, matching: Matching = "sequential", gpu: bool = False, num_downscales: int = 3,
-                  timeout: Optional[float] = None, env: Optional[dict] = None) -> ProcessedCapture:
-    """Run ``ns-process-data video`` on ``video`` into ``out``; raise InputError with one line
-    when it fails or COLMAP poses fewer than 3 frames."""
+                  timeout: Optional[float] = None, env: Optional[dict] = None, camera_type: CameraType = "perspective",
+                  refine_intrinsics: bool = True) -> ProcessedCapture:
+    """Run ``ns-process-data video`` on ``video`` into ``out`` (options: :func:`process_video_command`);
+    raise InputError with one line when it fails or COLMAP poses fewer than 3 frames."""
     import time
 
     video, out = Path(video), Path(out)
@@ -75,7 +80,8 @@ def process_video(video: Path, out: Path, matching: Matching = "sequential", gpu
             raise InputError(f"{tool} is not on PATH: ns-process-data needs it (apt-get install colmap ffmpeg)")
     start = time.perf_counter()
     try:
-        proc = subprocess.run(process_video_command(video, out, matching, gpu, num_downscales), capture_output=True, text=True,
+        proc = subprocess.run(process_video_command(video, out, matching, gpu, num_downscales, camera_type=camera_type,
+                                                    refine_intrinsics=refine_intrinsics), capture_output=True, text=True,
                               timeout=timeout, env=env, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise InputError(f"ns-process-data video {video}: not done after {timeout:.0f} s") from None

@@ -6,7 +6,7 @@ its textured sky sphere), ray traced frame by frame and encoded as an mp4 with f
 and this video has:
 
 - **exposure** that changes from frame to frame, smoothly, within ``exposure_stops`` stops either
-  way (auto-exposure following the scene);
+  way (auto-exposure following the scene; ``exposure_curve="random"``: each frame's drawn on its own);
 - **white balance** that drifts: the red and blue gains within ``white_balance_stops`` stops;
 - **motion blur**: each frame is the average of ``motion_blur_subframes`` renders spread over the
   part ``shutter`` of the interval to the next frame (the camera keeps moving while the shutter is open);
@@ -38,7 +38,7 @@ import math
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Tuple
+from typing import Literal, Tuple
 
 import numpy as np
 from PIL import Image
@@ -72,6 +72,10 @@ class VideoConfig:
     """the exposure varies within this many stops either way (0: fixed)."""
     white_balance_stops: float = 0.25
     """the red and blue gains vary within this many stops either way (0: fixed)."""
+    exposure_curve: Literal["smooth", "random"] = "smooth"
+    """how exposure and white balance change from frame to frame: "smooth" (a phone's auto-exposure
+    following the scene: neighbouring frames alike) or "random" (each frame's drawn on its own,
+    uniformly within the ranges: photographs taken with different settings)."""
     motion_blur_subframes: int = 3
     """renders averaged per frame (1: no motion blur); odd, so that the middle one is the frame's pose."""
     shutter: float = 0.25
@@ -105,6 +109,8 @@ class VideoConfig:
             raise InputError(f"motion_blur_subframes must be odd and >= 1, got {self.motion_blur_subframes}")
         if not 0.0 <= self.shutter <= 1.0 or self.fps < 1 or self.exposure_stops < 0 or self.white_balance_stops < 0:
             raise InputError("shutter must be in [0, 1], fps >= 1, exposure and white-balance stops >= 0")
+        if self.exposure_curve not in ("smooth", "random"):
+            raise InputError(f"exposure_curve must be smooth or random, got {self.exposure_curve!r}")
         if not 0 <= self.crf <= 51:
             raise InputError(f"crf must be in [0, 51], got {self.crf}")
 
@@ -152,11 +158,16 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 
 
 def camera_response(config: VideoConfig) -> Tuple[np.ndarray, np.ndarray]:
-    """Each frame's exposure in stops [num_frames] and RGB gains [num_frames, 3] (green 1)."""
+    """Each frame's exposure in stops [num_frames] and RGB gains [num_frames, 3] (green 1), along
+    ``exposure_curve``."""
     rng = np.random.default_rng(np.random.SeedSequence([int(config.seed), 13]))
     t = np.arange(config.num_frames) / config.num_frames
-    stops = config.exposure_stops * smooth_curve(rng, t)
-    red, blue = (config.white_balance_stops * smooth_curve(rng, t) for _ in range(2))
+    if config.exposure_curve == "random":
+        curves = rng.uniform(-1.0, 1.0, (3, config.num_frames))
+    else:
+        curves = np.stack([smooth_curve(rng, t) for _ in range(3)])
+    stops = config.exposure_stops * curves[0]
+    red, blue = config.white_balance_stops * curves[1], config.white_balance_stops * curves[2]
     gains = np.stack([2.0**red, np.ones_like(red), 2.0**blue], axis=-1)
     return stops, gains
 
