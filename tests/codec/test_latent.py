@@ -335,3 +335,20 @@ def test_psnr_search_runs_for_the_latent_kind():
     assert search.reached and 26.0 <= search.best.psnr < 26.5 and len(calls) <= 4 and calls[0] == 0.3
     with pytest.raises(InputError, match="--lambda"):
         CompressConfig(kind="latent", rate_lambda=0.01, psnr=30.0).check()
+
+
+def test_a_version_3_fixture_still_decodes_to_its_image():
+    """``tests/fixtures/coffee_v3.vnpi`` (a 40x32 coffee crop written by the version-3 encoder of
+    2026-12-04) decodes to the PNG stored beside it: bit-exact latents, and a float32 synthesis within
+    one grey level (the synthesis's summation order may change between releases)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    data = (fixtures / "coffee_v3.vnpi").read_bytes()
+    assert data[4] == 3
+    expected = np.asarray(Image.open(fixtures / "coffee_v3_decoded.png")).astype(np.int64)
+    decoded = decode_image(data).astype(np.int64)
+    assert decoded.shape == expected.shape == (32, 40, 3)
+    assert np.abs(decoded - expected).max() <= 1 and (decoded == expected).mean() > 0.99
