@@ -69,8 +69,15 @@ class LatentFit:
     seconds: float
 
 
+def image_planes(image: Tensor) -> Tensor:
+    """``image [H, W, C]`` as the planes :meth:`LatentImage.decode_planes` returns: ``[1, C, H, W]``
+    float32, channels-last in memory."""
+    return image.float().cpu().permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
+
+
 def _mse(model: LatentImage, latents: List[Tensor], target: Tensor) -> Tensor:
-    return ((model.decode(latents) - target) ** 2).mean()
+    """The MSE of the decoded ``latents`` against ``target`` planes ``[1, C, H, W]`` (:func:`image_planes`)."""
+    return ((model.decode_planes(latents) - target) ** 2).mean()
 
 
 def _psnr(mse: float) -> float:
@@ -105,7 +112,7 @@ def weight_payload_bits(tensors: Dict[str, Tensor], exponents: Dict[str, int]) -
 def _choose_network_bits(model: LatentImage, target: Tensor, rate_lambda: float, max_bits: int) -> Dict[str, object]:
     """Quantise the synthesis, then the context model, at the bits (4..``max_bits``) of least
     ``MSE + lambda bpp`` (the networks' own bits included); returns the exponents and bits."""
-    H, W, _ = target.shape
+    H, W = target.shape[-2:]
     tensors = network_tensors(model)
     saved = {name: t.detach().clone() for name, t in tensors.items()}
     latents = quantize_latents(model.latents, "hard")
@@ -161,7 +168,7 @@ def fit_latent_image(image: Tensor, config: LatentConfig, bpp: Optional[float] =
         raise InputError(f"--lambda must be >= 0, got {rate_lambda}")
     start = time.perf_counter()
     H, W, C = image.shape
-    target = image.float().cpu()
+    target = image_planes(image)
     model = LatentImage(config, H, W, C)
     adaptive = rate_lambda is None
     rate_lambda = start_lambda = initial_lambda(bpp) if adaptive else rate_lambda
@@ -194,7 +201,7 @@ def fit_latent_image(image: Tensor, config: LatentConfig, bpp: Optional[float] =
             score = None
             if step % max(eval_every, 1) == 0 or step == total:
                 with torch.no_grad():
-                    score = _psnr(float(((model.decode(quantize_latents(model.latents, "hard")).clamp(0, 1) - target) ** 2).mean()))
+                    score = _psnr(float(((model.decode_planes(quantize_latents(model.latents, "hard")).clamp(0, 1) - target) ** 2).mean()))
             if callback is not None:
                 callback(step, float(loss.detach()), score)
     model.eval()
@@ -209,6 +216,7 @@ __all__ = [
     "LatentFit",
     "NETWORK_GROUPS",
     "fit_latent_image",
+    "image_planes",
     "initial_lambda",
     "latent_rate_target",
     "quantize_network",
