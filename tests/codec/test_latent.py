@@ -19,8 +19,9 @@ from vanilla_nerf_pe.codec.fixed_point import (
     ACT_FRAC, MU_STEPS, TABLE_PRECISION, IntegerLayer, cdf_tables, distribution_indices, float_reference, integer_mlp,
 )
 from vanilla_nerf_pe.codec.latent import (
-    CONTEXT_OFFSETS, WAVEFRONT_SLOPE, LatentConfig, LatentImage, causal_context, grid_shapes, laplace_bits, latent_bits,
-    macs_per_pixel, network_tensors, quantize_latents,
+    CONTEXT_OFFSETS, WAVEFRONT_SLOPE, LatentConfig, LatentImage, causal_context, context_columns, grid_shapes, kumaraswamy_noise,
+    laplace_bits, latent_bits, latent_bits_each, macs_per_pixel, mlp, mlp_columns, network_tensors, quantize_latents, soft_round,
+    soft_round_inverse,
 )
 from vanilla_nerf_pe.codec.latent_file import LATENT_FORMAT_VERSION, decode_latent, encode_latent, wavefront_order
 from vanilla_nerf_pe.codec.latent_fit import fit_latent_image, quantize_network
@@ -352,3 +353,62 @@ def test_a_version_3_fixture_still_decodes_to_its_image():
     decoded = decode_image(data).astype(np.int64)
     assert decoded.shape == expected.shape == (32, 40, 3)
     assert np.abs(decoded - expected).max() <= 1 and (decoded == expected).mean() > 0.99
+
+
+# --------------------------------------------------------------------------
+# The fit's pure functions: column layout, soft rounding, Kumaraswamy noise
+# --------------------------------------------------------------------------
+
+
+def test_mlp_columns_is_the_row_networks_function_transposed():
+    torch.manual_seed(0)
+    network = mlp(7, (12, 5), 3)
+    x = torch.randn(40, 7)
+    assert torch.allclose(mlp_columns(network, x.T.contiguous()), network(x).T, atol=1e-6)
+
+
+def test_latent_bits_each_is_the_per_grid_rate_concatenated():
+    model, _ = random_model(H=13, W=17, levels=3)
+    grids = [torch.round(g.detach()) for g in model.latents]
+    each = latent_bits_each(grids, model.arm)
+    loop = torch.cat([laplace_bits(g.reshape(-1), *model.arm(causal_context(g)).T) for g in grids])
+    assert each.shape == (sum(g.numel() for g in grids),) and torch.allclose(each, loop, rtol=1e-5)
+    assert torch.equal(context_columns(grids[0]).T, causal_context(grids[0]))
+
+
+def test_soft_round_limits_and_inverse():
+    x = torch.linspace(-3.2, 3.2, 641, dtype=torch.float64)
+    for t in (0.1, 0.3, 1.0):
+        y = soft_round(x, t)
+        assert torch.all(y[1:] >= y[:-1])  # monotone
+        assert torch.allclose(soft_round_inverse(y, t), x, atol=1e-6)
+        integers = torch.arange(-3.0, 4.0, dtype=torch.float64)
+        assert torch.allclose(soft_round(integers, t), integers) and torch.allclose(soft_round(integers + 0.5, t), integers + 0.5)
+    assert torch.allclose(soft_round(x, 1e-3)[(x - torch.round(x)).abs() < 0.45], torch.round(x)[(x - torch.round(x)).abs() < 0.45])
+    assert torch.allclose(soft_round(x, 1e3), x, atol=1e-6)
+
+
+def test_kumaraswamy_noise_inverts_its_cdf_and_is_uniform_at_a_one():
+    u = torch.rand(1000, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(kumaraswamy_noise(u, 1.0), u - 0.5)
+    for a in (1.5, 2.0, 3.0):
+        b = (2**a * (a - 1) + 1) / a
+        x = kumaraswamy_noise(u, a) + 0.5
+        assert torch.allclose(1 - (1 - x**a) ** b, u, atol=1e-9)  # F(x) = u
+        grid = torch.linspace(0.01, 0.99, 99, dtype=torch.float64)
+        density = a * b * grid ** (a - 1) * (1 - grid**a) ** (b - 1)
+        assert abs(float(grid[density.argmax()]) - 0.5) <= 0.011  # mode at 1/2
+
+
+def test_softround_stage_stays_within_half_a_step_and_is_rounding_at_low_temperature():
+    grid = (torch.randn(40, 40, generator=torch.Generator().manual_seed(2)) * 4).requires_grad_()
+    y = quantize_latents([grid], "softround", torch.Generator().manual_seed(0), temperature=0.3, noise_a=2.0)[0]
+    assert (y - grid).abs().max() <= 1.0 and y.requires_grad
+    y.sum().backward()
+    assert torch.isfinite(grid.grad).all() and grid.grad.abs().sum() > 0
+    # the lower the temperature, the nearer r(s(x) + u) is to an integer (to rounding)
+    def off_integer(t: float) -> float:
+        y = quantize_latents([grid.detach()], "softround", torch.Generator().manual_seed(0), temperature=t, noise_a=1.0)[0]
+        return float((y - torch.round(y)).abs().mean())
+
+    assert off_integer(0.05) < off_integer(0.3) / 3

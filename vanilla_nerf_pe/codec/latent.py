@@ -20,6 +20,7 @@ contexts ``[N, T]`` (T = :data:`CONTEXT_OFFSETS`'s length); per-latent ``mu``, `
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
@@ -58,6 +59,27 @@ class LatentConfig:
     """hidden layers of the auto-regressive context model (ReLU) over the causal neighbours."""
     steps: int = 1200
     """full-image Adam steps with uniform noise in place of the rounding (the bulk of the fit)."""
+    quantizer: str = "softround"
+    """the noise stage's proxy of rounding: ``softround`` (C3, Kim et al. 2024, sec. 3.3: soft
+    rounding, Kumaraswamy noise, soft rounding's conditional mean; :func:`quantize_latents`) or
+    ``noise`` (uniform noise, Cool-chic v1)."""
+    softround_temperature: Tuple[float, float] = (0.3, 0.1)
+    """the soft rounding's temperature at the first and the last noise step, linear between
+    (C3's ``soft_round_temp_start`` / ``_end``)."""
+    kumaraswamy: Tuple[float, float] = (2.0, 1.0)
+    """the Kumaraswamy noise's parameter a at the first and the last noise step, linear between
+    (C3's ``kumaraswamy_init_value`` / ``_end_value``; 1 is uniform noise)."""
+    latent_gain: float = 1.0
+    """grid k's latents learn at ``latent_lr * latent_gain^k``: the gains ``2^k`` of Cool-chic and C3
+    (latents multiplied by a fixed gain before quantisation) are, for Adam, this factor on the
+    learning rate; 1: one rate for every grid."""
+    grad_clip: float = 0.0
+    """clip the gradient's global norm to this (C3: 0.1); 0: no clipping."""
+    rate_search_tries: int = 2
+    """with ``--bpp`` (no ``--lambda``): short fits that search lambda before the fit
+    (``latent_fit.search_lambda``); 0: start from a fixed guess and rely on the in-fit controller."""
+    rate_search_steps: int = 150
+    """noise steps of each of those short fits."""
     mixed_quantization: bool = False
     """in the noise stage, the distortion of the rounded latents (straight-through) and only the rate
     of the noisy ones (the "mixed" quantisation of Minnen and Singh 2020); default: noise in both
@@ -85,10 +107,17 @@ class LatentConfig:
                 raise InputError(f"--latent.{name}: at most 8 layers of 1..255 units, got {tuple(widths)}")
         if not 0 <= self.refine_blocks <= 8:
             raise InputError(f"--latent.refine-blocks must be in 0..8, got {self.refine_blocks}")
+        if self.rate_search_tries < 0 or self.rate_search_steps < 1:
+            raise InputError("--latent.rate-search-tries must be >= 0 and --latent.rate-search-steps >= 1")
         if self.steps < 0 or self.ste_steps < 0:
             raise InputError("--latent.steps and --latent.ste-steps must be >= 0")
         if not (self.lr > 0 and self.latent_lr > 0 and self.ste_lr > 0):
             raise InputError("--latent.lr, --latent.latent-lr and --latent.ste-lr must be > 0")
+        if self.quantizer not in ("softround", "noise"):
+            raise InputError(f"--latent.quantizer must be softround or noise, got {self.quantizer!r}")
+        if min(self.softround_temperature) <= 0 or min(self.kumaraswamy) < 1 or self.latent_gain <= 0 or self.grad_clip < 0:
+            raise InputError("--latent.softround-temperature and --latent.latent-gain must be > 0, --latent.kumaraswamy >= 1, "
+                             "--latent.grad-clip >= 0")
         if not 4 <= self.weight_bits <= 16:
             raise InputError(f"--latent.weight-bits must be in 4..16, got {self.weight_bits}")
 
@@ -237,15 +266,45 @@ def latent_bits_each(latents: Sequence[Tensor], arm: nn.Sequential) -> Tensor:
     return laplace_bits(torch.cat([grid.reshape(-1) for grid in latents]), out[0], out[1])
 
 
-def quantize_latents(latents: Sequence[Tensor], stage: str, generator: torch.Generator = None) -> List[Tensor]:
+def soft_round(x: Tensor, temperature: float) -> Tensor:
+    """The soft rounding of Agustsson and Theis 2020 (sec. 4.1; C3's ``soft_round``, Cool-chic's
+    ``softround``): ``m + tanh((x - m) / t) / (2 tanh(1 / (2 t)))`` with ``m = floor(x) + 1/2``;
+    elementwise, any shape. It tends to ``round`` as t -> 0 and to the identity as t -> inf, and
+    agrees with both at the integers and half-integers."""
+    m = torch.floor(x) + 0.5
+    return m + torch.tanh((x - m) / temperature) / (2.0 * math.tanh(0.5 / temperature))
+
+
+def soft_round_inverse(y: Tensor, temperature: float) -> Tensor:
+    """The inverse of :func:`soft_round` (``soft_round(soft_round_inverse(y, t), t) == y``); any shape."""
+    m = torch.floor(y) + 0.5
+    return m + temperature * torch.atanh(((y - m) * 2.0 * math.tanh(0.5 / temperature)).clamp(-1 + 1e-6, 1 - 1e-6))
+
+
+def kumaraswamy_noise(u: Tensor, a: float) -> Tensor:
+    """``u ~ U(0, 1)`` (any shape) mapped through the inverse CDF of a Kumaraswamy(a, b) with
+    ``b = (2^a (a - 1) + 1) / a`` (its mode at 1/2), minus 1/2: noise in ``(-1/2, 1/2)``, uniform at
+    a = 1 and more peaked at 0 as a grows (C3, Kim et al. 2024, sec. 3.3; ``kumaraswamy_inv_cdf``)."""
+    b = (2.0**a * (a - 1.0) + 1.0) / a
+    return (1.0 - (1.0 - u) ** (1.0 / b)) ** (1.0 / a) - 0.5
+
+
+def quantize_latents(latents: Sequence[Tensor], stage: str, generator: torch.Generator = None, temperature: float = 0.3,
+                     noise_a: float = 1.0) -> List[Tensor]:
     """The latents as the fit sees them: ``noise`` adds ``U(-1/2, 1/2)`` (a differentiable proxy of
-    rounding), ``ste`` rounds with the identity gradient (straight-through), ``hard`` rounds (what
-    the file stores). Every stage clamps to +-LATENT_LIMIT."""
+    rounding), ``softround`` is C3's ``r(s(x) + u)``: :func:`soft_round` at ``temperature``, plus
+    :func:`kumaraswamy_noise` of parameter ``noise_a``, then the conditional mean
+    ``soft_round_inverse(z - 1/2) + 1/2`` (Agustsson and Theis 2020; C3's ``quantize``), ``ste``
+    rounds with the identity gradient (straight-through), ``hard`` rounds (what the file stores).
+    Every stage clamps to +-LATENT_LIMIT."""
     out = []
     for grid in latents:
         grid = grid.clamp(-LATENT_LIMIT, LATENT_LIMIT)
         if stage == "noise":
             out.append(grid + torch.rand(grid.shape, generator=generator) - 0.5)
+        elif stage == "softround":
+            noisy = soft_round(grid, temperature) + kumaraswamy_noise(torch.rand(grid.shape, generator=generator), noise_a)
+            out.append(soft_round_inverse(noisy - 0.5, temperature) + 0.5)
         elif stage == "ste":
             out.append(grid + (torch.round(grid) - grid).detach())
         elif stage == "hard":
@@ -284,7 +343,10 @@ __all__ = [
     "mlp",
     "mlp_columns",
     "network_tensors",
+    "kumaraswamy_noise",
     "quantize_latents",
+    "soft_round",
+    "soft_round_inverse",
     "refine",
     "synthesize",
     "upsample",
