@@ -3,6 +3,7 @@ tables, the file's round trip and its errors, the fit's schedule and rate, and t
 
 from __future__ import annotations
 
+import math
 import struct
 import subprocess
 import sys
@@ -412,3 +413,26 @@ def test_softround_stage_stays_within_half_a_step_and_is_rounding_at_low_tempera
         return float((y - torch.round(y)).abs().mean())
 
     assert off_integer(0.05) < off_integer(0.3) / 3
+
+
+def test_secant_lambda_lands_on_a_power_law_in_two_tries():
+    from vanilla_nerf_pe.codec.latent_fit import secant_lambda
+
+    def rate(lam: float) -> float:  # bpp = c lambda^s, s = -0.55
+        return 0.02 * lam**-0.55
+
+    first = secant_lambda([(1e-2, rate(1e-2))], 0.3, slope=-0.7)
+    assert (rate(first) > rate(1e-2)) == (0.3 > rate(1e-2))  # moves the right way with a guessed slope
+    second = secant_lambda([(1e-2, rate(1e-2)), (first, rate(first))], 0.3)
+    assert rate(second) == pytest.approx(0.3, rel=1e-9)
+    # a flat rate (no information) falls back to the clamped slope and stays finite
+    assert math.isfinite(secant_lambda([(1e-2, 0.5), (2e-2, 0.5)], 0.3))
+
+
+def test_search_lambda_tries_the_predicted_lambdas():
+    from vanilla_nerf_pe.codec.latent_fit import initial_lambda, search_lambda
+
+    config = LatentConfig(levels=3, synthesis_widths=(4,), arm_widths=(4,), refine_blocks=0, rate_search_steps=3, rate_search_tries=2)
+    found, tries = search_lambda(torch.rand(32, 32, 3, generator=torch.Generator().manual_seed(0)), config, 1.5)
+    assert len(tries) == 2 and tries[0][0] == initial_lambda(1.5) and all(r > 0 for _, r in tries)
+    assert found > 0 and math.isfinite(found)

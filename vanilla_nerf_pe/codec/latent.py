@@ -69,7 +69,7 @@ class LatentConfig:
     kumaraswamy: Tuple[float, float] = (2.0, 1.0)
     """the Kumaraswamy noise's parameter a at the first and the last noise step, linear between
     (C3's ``kumaraswamy_init_value`` / ``_end_value``; 1 is uniform noise)."""
-    latent_gain: float = 1.0
+    latent_gain: float = 2.0
     """grid k's latents learn at ``latent_lr * latent_gain^k``: the gains ``2^k`` of Cool-chic and C3
     (latents multiplied by a fixed gain before quantisation) are, for Adam, this factor on the
     learning rate; 1: one rate for every grid."""
@@ -88,9 +88,10 @@ class LatentConfig:
     """then steps with rounded latents and a straight-through gradient (Cool-chic's, C3's last stage)."""
     lr: float = 1e-2
     """Adam learning rate of the networks in the noise stage (cosine decay to lr / 100)."""
-    latent_lr: float = 5e-2
-    """Adam learning rate of the latents in the noise stage (cosine decay to latent_lr / 100): Adam's
-    steps do not depend on a parameter's scale, so this sets how fast the latents can grow."""
+    latent_lr: float = 1e-2
+    """Adam learning rate of the finest grid's latents in the noise stage (cosine decay to latent_lr /
+    100), grid k's ``latent_lr * latent_gain^k``: Adam's steps do not depend on a parameter's scale,
+    so this sets how fast the latents can grow (C3's 1e-2 with its gains 2^k)."""
     ste_lr: float = 1e-3
     """Adam learning rate of the straight-through stage, latents and networks (cosine decay to ste_lr / 100)."""
     weight_bits: int = 12

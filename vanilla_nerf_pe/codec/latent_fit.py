@@ -1,12 +1,19 @@
 """The latent-grid codec's encoder: fit latents and networks for ``MSE + lambda bpp``, then quantise
 the networks.
 
-The schedule of Cool-chic (Ladune et al. 2023) and C3 (Kim et al. 2024, sec. 3.3): a long stage with
-uniform noise standing in for the latents' rounding (differentiable rate and distortion), a short
-stage with rounded latents and a straight-through gradient, and the file with hard rounding. With
-a target rate instead of a lambda, lambda is adapted during the fit (a multiplicative, damped
-controller on the rate of the rounded latents, which the noisy ones overestimate), which replaces
-the search over lambda of separate fits.
+The schedule of Cool-chic (Ladune et al. 2023) and C3 (Kim et al. 2024, sec. 3.3;
+github.com/google-deepmind/c3_neural_compression, ``configs/kodak.py``): a long stage in which C3's
+soft rounding with Kumaraswamy noise stands in for the latents' rounding (temperature 0.3 -> 0.1,
+Kumaraswamy a 2 -> 1, both linear; Adam at 1e-2 on a cosine decay, the latents of grid k at
+``1e-2 * 2^k``, C3's and Cool-chic's gains), a short stage with rounded latents and a
+straight-through gradient, and the file with hard rounding. C3 and Cool-chic run 10^5 steps on a
+GPU; the defaults here are the CPU's budget (docs/codec.md).
+
+With a target rate instead of a lambda: a few short fits (:func:`search_lambda`) find the lambda of
+the target (log rate linear in log lambda, the secant method; C3 and Cool-chic instead sweep lambda
+over whole fits), then during the fit a damped multiplicative controller on the rate of the rounded
+latents moves lambda within a factor :data:`LAMBDA_RANGE` of it, until :data:`LAMBDA_FREEZE` of the
+steps.
 The networks are quantised after the fit with power-of-two steps (:mod:`~vanilla_nerf_pe.codec.fixed_point`),
 each network's precision chosen for least ``MSE + lambda bpp`` (Cool-chic's post-training
 quantisation of its MLPs).
@@ -37,7 +44,7 @@ LAMBDA_AT_03_BPP = 1e-2
 #: above it can drive every latent to zero, a state the fit does not leave (a flat image).
 LAMBDA_RANGE = 2.0
 #: d log(bpp of the latents) / d log(lambda) that the lambda search assumes before it has two tries.
-RATE_SLOPE = -0.7
+RATE_SLOPE = -0.5
 #: The controller's step: every LAMBDA_EVERY steps, log lambda moves by this times
 #: log(rate of the rounded latents / target rate).
 LAMBDA_GAIN = 0.05
@@ -70,6 +77,10 @@ class LatentFit:
     weight_bits: Dict[str, int]
     """the bits each network's tensors were quantised to (``synthesis``, ``arm``)."""
     seconds: float
+    lambda_tries: List[Tuple[float, float]] = dataclasses.field(default_factory=list)
+    """the short fits of the lambda search, ``[(lambda, bpp of their rounded latents)]``."""
+    latent_target: Optional[float] = None
+    """the latents' share of ``bpp`` the fit aimed at (None with a fixed lambda)."""
 
 
 def image_planes(image: Tensor) -> Tensor:
@@ -257,16 +268,16 @@ def fit_latent_image(image: Tensor, config: LatentConfig, bpp: Optional[float] =
     H, W, C = image.shape
     target = image_planes(image)
     model = LatentImage(config, H, W, C)
-    latent_target = None
+    latent_target, tries = None, []
     if rate_lambda is None:
         latent_target = latent_rate_target(model, bpp)
-        rate_lambda = search_lambda(image, config, bpp)[0] if config.rate_search_tries else initial_lambda(bpp)
+        rate_lambda, tries = search_lambda(image, config, bpp) if config.rate_search_tries else (initial_lambda(bpp), [])
     rate_lambda = train_latent_image(model, target, config, rate_lambda, latent_target, callback, eval_every)
     model.eval()
     with torch.no_grad():
         psnr_float = _psnr(float(_mse(model, quantize_latents(model.latents, "hard"), target)))
         chosen = _choose_network_bits(model, target, rate_lambda, config.weight_bits)
-    return LatentFit(model, rate_lambda, psnr_float, chosen["exponents"], chosen["bits"], time.perf_counter() - start)
+    return LatentFit(model, rate_lambda, psnr_float, chosen["exponents"], chosen["bits"], time.perf_counter() - start, tries, latent_target)
 
 
 __all__ = [
