@@ -40,18 +40,19 @@ from vanilla_nerf_pe.image.progress import FitCallback
 #: lambda of MSE (images in [0, 1]) per bit per pixel that a 0.3-bpp file starts the controller at;
 #: other rates start at this times (0.3 / bpp)^1.5.
 LAMBDA_AT_03_BPP = 1e-2
-#: The controller keeps lambda within this factor of its start (the searched lambda): a lambda far
-#: above it can drive every latent to zero, a state the fit does not leave (a flat image).
-LAMBDA_RANGE = 2.0
-#: d log(bpp of the latents) / d log(lambda) that the lambda search assumes before it has two tries.
+#: The controller keeps lambda within this factor of its start (the searched lambda): the short fits
+#: of the search rank lambdas right but misjudge the full fit's rate by up to a few times.
+LAMBDA_RANGE = 16.0
+#: d log(bpp of the latents) / d log(lambda) that the lambda search assumes before it has two tries,
+#: and the flattest it extrapolates with (short fits are flatter in lambda than full ones).
 RATE_SLOPE = -0.5
 #: The controller's step: every LAMBDA_EVERY steps, log lambda moves by this times
 #: log(rate of the rounded latents / target rate).
-LAMBDA_GAIN = 0.05
+LAMBDA_GAIN = 0.1
 LAMBDA_EVERY = 10
-#: The controller runs from this fraction of all steps (the latents grow from zero first) until
-#: LAMBDA_FREEZE of them (the last steps settle at a fixed lambda).
-LAMBDA_WARMUP = 0.1
+#: The controller runs from this fraction of all steps until LAMBDA_FREEZE of them (the last steps
+#: settle at a fixed lambda).
+LAMBDA_WARMUP = 0.05
 LAMBDA_FREEZE = 0.9
 #: Bits per network weight the rate target sets aside for the networks (before they are quantised).
 NETWORK_BITS_GUESS = 7.0
@@ -179,12 +180,12 @@ def rounded_latent_rate(model: LatentImage) -> float:
 def secant_lambda(tries: List[Tuple[float, float]], target: float, slope: float = RATE_SLOPE) -> float:
     """The lambda predicted to give latents of ``target`` bpp from ``tries`` ``[(lambda, bpp)]``: log
     bpp linear in log lambda, through the last try with the slope of the last two (clamped to
-    ``[-2, -0.2]``), or ``slope`` with one try."""
+    ``[-2, RATE_SLOPE]``), or ``slope`` with one try."""
     (l1, r1) = tries[-1]
     if len(tries) > 1:
         (l0, r0) = tries[-2]
         if abs(math.log(l1 / l0)) > 1e-6:
-            slope = min(max(math.log(r1 / r0) / math.log(l1 / l0), -2.0), -0.2)
+            slope = min(max(math.log(r1 / r0) / math.log(l1 / l0), -2.0), RATE_SLOPE)
     return l1 * math.exp((math.log(target) - math.log(max(r1, 1e-6))) / slope)
 
 
