@@ -8,9 +8,11 @@ each), upsampled bilinearly to the image's size and decoded per pixel by a small
 scale a small MLP (the *auto-regressive model*, ARM) predicts from already decoded neighbours in the
 same grid. The encoder is the fit itself: latents and both networks are trained for
 ``distortion + lambda rate``, the rate being the latents' ``-log2 p``, with quantisation simulated by
-uniform noise first and by rounding with a straight-through gradient at the end (Cool-chic; C3,
-Kim et al. 2024, "C3: High-performance and low-complexity neural compression from a single image or
-video", sec. 3). This module is the representation and its pure tensor functions; the fit is in
+C3's soft rounding with Kumaraswamy noise (:func:`quantize_latents`; or Cool-chic v1's uniform
+noise) first and by rounding with a straight-through gradient at the end (Cool-chic; C3, Kim et al.
+2024, "C3: High-performance and low-complexity neural compression from a single image or video",
+sec. 3). The synthesis and the context model run as column matrix products (:func:`mlp_columns`),
+the layout that is fastest on a CPU for such narrow layers. This module is the representation and its pure tensor functions; the fit is in
 :mod:`~vanilla_nerf_pe.codec.latent_fit`, the file in :mod:`~vanilla_nerf_pe.codec.latent_file`.
 
 Shapes: the image ``[H, W, C]``; latent grid k ``[h_k, w_k]`` with ``h_k = ceil(H / 2^k)``;
