@@ -21,6 +21,6 @@ wait
 "${image[@]}" rd --kinds siren latent --crop 256 --rates 0.15 0.3 --latent-rates 0.2 0.3 0.45 --device cpu --output "$out" --quiet | tee "$out/rd.log"
 # A 512x512 photograph (the astronaut's centre crop) at 0.3 bpp with the default steps, both
 # threads; compress prints the encode and decode seconds and the decoder's MACs per pixel:
-python3 -c "from vanilla_nerf_pe.image.photographs import shipped_photographs; from PIL import Image; Image.fromarray(shipped_photographs(512)['astronaut']).save('$out/astronaut512.png')"
+python3 -c "from vanilla_nerf_pe.image.photographs import shipped_photographs; from PIL import Image; Image.fromarray(shipped_photographs(512)['astronaut']).save('$out/astronaut512.png')"  # not kept in git
 OMP_NUM_THREADS=2 "${image[@]}" compress "$out/astronaut512.png" "$out/astronaut512_0.3bpp.vnpi" --kind latent --bpp 0.3 --quiet | tee "$out/encode512.log"
 /usr/bin/time -f "decompress: %e s wall" "${image[@]}" decompress "$out/astronaut512_0.3bpp.vnpi" "$out/astronaut512_decoded.png" 2>&1 | tee -a "$out/encode512.log"
