@@ -8,9 +8,11 @@ each), upsampled bilinearly to the image's size and decoded per pixel by a small
 scale a small MLP (the *auto-regressive model*, ARM) predicts from already decoded neighbours in the
 same grid. The encoder is the fit itself: latents and both networks are trained for
 ``distortion + lambda rate``, the rate being the latents' ``-log2 p``, with quantisation simulated by
-uniform noise first and by rounding with a straight-through gradient at the end (Cool-chic; C3,
-Kim et al. 2024, "C3: High-performance and low-complexity neural compression from a single image or
-video", sec. 3). This module is the representation and its pure tensor functions; the fit is in
+C3's soft rounding with Kumaraswamy noise (:func:`quantize_latents`; or Cool-chic v1's uniform
+noise) first and by rounding with a straight-through gradient at the end (Cool-chic; C3, Kim et al.
+2024, "C3: High-performance and low-complexity neural compression from a single image or video",
+sec. 3). The synthesis and the context model run as column matrix products (:func:`mlp_columns`),
+the layout that is fastest on a CPU for such narrow layers. This module is the representation and its pure tensor functions; the fit is in
 :mod:`~vanilla_nerf_pe.codec.latent_fit`, the file in :mod:`~vanilla_nerf_pe.codec.latent_file`.
 
 Shapes: the image ``[H, W, C]``; latent grid k ``[h_k, w_k]`` with ``h_k = ceil(H / 2^k)``;
@@ -20,6 +22,7 @@ contexts ``[N, T]`` (T = :data:`CONTEXT_OFFSETS`'s length); per-latent ``mu``, `
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
@@ -58,6 +61,27 @@ class LatentConfig:
     """hidden layers of the auto-regressive context model (ReLU) over the causal neighbours."""
     steps: int = 1200
     """full-image Adam steps with uniform noise in place of the rounding (the bulk of the fit)."""
+    quantizer: str = "softround"
+    """the noise stage's proxy of rounding: ``softround`` (C3, Kim et al. 2024, sec. 3.3: soft
+    rounding, Kumaraswamy noise, soft rounding's conditional mean; :func:`quantize_latents`) or
+    ``noise`` (uniform noise, Cool-chic v1)."""
+    softround_temperature: Tuple[float, float] = (0.3, 0.1)
+    """the soft rounding's temperature at the first and the last noise step, linear between
+    (C3's ``soft_round_temp_start`` / ``_end``)."""
+    kumaraswamy: Tuple[float, float] = (2.0, 1.0)
+    """the Kumaraswamy noise's parameter a at the first and the last noise step, linear between
+    (C3's ``kumaraswamy_init_value`` / ``_end_value``; 1 is uniform noise)."""
+    latent_gain: float = 2.0
+    """grid k's latents learn at ``latent_lr * latent_gain^k``: the gains ``2^k`` of Cool-chic and C3
+    (latents multiplied by a fixed gain before quantisation) are, for Adam, this factor on the
+    learning rate; 1: one rate for every grid."""
+    grad_clip: float = 0.0
+    """clip the gradient's global norm to this (C3: 0.1); 0: no clipping."""
+    rate_search_tries: int = 2
+    """with ``--bpp`` (no ``--lambda``): short fits that search lambda before the fit
+    (``latent_fit.search_lambda``); 0: start from a fixed guess and rely on the in-fit controller."""
+    rate_search_steps: int = 150
+    """noise steps of each of those short fits."""
     mixed_quantization: bool = False
     """in the noise stage, the distortion of the rounded latents (straight-through) and only the rate
     of the noisy ones (the "mixed" quantisation of Minnen and Singh 2020); default: noise in both
@@ -66,9 +90,10 @@ class LatentConfig:
     """then steps with rounded latents and a straight-through gradient (Cool-chic's, C3's last stage)."""
     lr: float = 1e-2
     """Adam learning rate of the networks in the noise stage (cosine decay to lr / 100)."""
-    latent_lr: float = 5e-2
-    """Adam learning rate of the latents in the noise stage (cosine decay to latent_lr / 100): Adam's
-    steps do not depend on a parameter's scale, so this sets how fast the latents can grow."""
+    latent_lr: float = 1e-2
+    """Adam learning rate of the finest grid's latents in the noise stage (cosine decay to latent_lr /
+    100), grid k's ``latent_lr * latent_gain^k``: Adam's steps do not depend on a parameter's scale,
+    so this sets how fast the latents can grow (C3's 1e-2 with its gains 2^k)."""
     ste_lr: float = 1e-3
     """Adam learning rate of the straight-through stage, latents and networks (cosine decay to ste_lr / 100)."""
     weight_bits: int = 12
@@ -85,10 +110,17 @@ class LatentConfig:
                 raise InputError(f"--latent.{name}: at most 8 layers of 1..255 units, got {tuple(widths)}")
         if not 0 <= self.refine_blocks <= 8:
             raise InputError(f"--latent.refine-blocks must be in 0..8, got {self.refine_blocks}")
+        if self.rate_search_tries < 0 or self.rate_search_steps < 1:
+            raise InputError("--latent.rate-search-tries must be >= 0 and --latent.rate-search-steps >= 1")
         if self.steps < 0 or self.ste_steps < 0:
             raise InputError("--latent.steps and --latent.ste-steps must be >= 0")
         if not (self.lr > 0 and self.latent_lr > 0 and self.ste_lr > 0):
             raise InputError("--latent.lr, --latent.latent-lr and --latent.ste-lr must be > 0")
+        if self.quantizer not in ("softround", "noise"):
+            raise InputError(f"--latent.quantizer must be softround or noise, got {self.quantizer!r}")
+        if min(self.softround_temperature) <= 0 or min(self.kumaraswamy) < 1 or self.latent_gain <= 0 or self.grad_clip < 0:
+            raise InputError("--latent.softround-temperature and --latent.latent-gain must be > 0, --latent.kumaraswamy >= 1, "
+                             "--latent.grad-clip >= 0")
         if not 4 <= self.weight_bits <= 16:
             raise InputError(f"--latent.weight-bits must be in 4..16, got {self.weight_bits}")
 
@@ -133,7 +165,12 @@ class LatentImage(nn.Module):
             linear_layers(self.arm)[-1].bias.copy_(torch.tensor([0.0, 1.0]))
 
     def decode(self, latents: Sequence[Tensor]) -> Tensor:
-        """The image ``[H, W, C]`` (not clamped) of the grids ``latents``: :func:`synthesize`."""
+        """The image ``[H, W, C]`` (not clamped) of the grids ``latents``: :meth:`decode_planes`, permuted."""
+        return self.decode_planes(latents)[0].permute(1, 2, 0)
+
+    def decode_planes(self, latents: Sequence[Tensor]) -> Tensor:
+        """The image as planes ``[1, C, H, W]`` (channels-last in memory; not clamped):
+        :func:`synthesize` then :func:`refine`."""
         return refine(synthesize(latents, self.synthesis, self.height, self.width), self.refine)
 
     def num_latents(self) -> int:
@@ -152,37 +189,55 @@ def network_tensors(model: LatentImage) -> Dict[str, Tensor]:
 
 
 def upsample(latents: Sequence[Tensor], height: int, width: int) -> Tensor:
-    """Every grid bilinearly upsampled to ``height x width`` (``align_corners=False``): ``[H W, K]``."""
+    """Every grid bilinearly upsampled to ``height x width`` (``align_corners=False``), one row per
+    grid: ``[K, H W]`` (contiguous, so that the synthesis is a matrix product with H W columns)."""
     planes = [g[None, None] if g.shape == (height, width) else
               F.interpolate(g[None, None], size=(height, width), mode="bilinear", align_corners=False) for g in latents]
-    return torch.cat(planes, dim=1)[0].reshape(len(latents), -1).T
+    return torch.cat(planes, dim=1).reshape(len(latents), height * width)
 
 
-def synthesize(latents: Sequence[Tensor], synthesis: nn.Module, height: int, width: int, chunk: int = 1 << 18) -> Tensor:
-    """The synthesis MLP on the upsampled latents of every pixel: ``[H, W, C]``."""
-    features = upsample(latents, height, width)
-    out = torch.cat([synthesis(features[i : i + chunk]) for i in range(0, features.shape[0], chunk)])
-    return out.reshape(height, width, -1)
+def mlp_columns(network: nn.Sequential, x: Tensor) -> Tensor:
+    """:func:`mlp`'s network on column vectors: ``x [in, N] -> [out, N]`` (``W x + b`` per layer,
+    ReLU between), the same function as ``network(x.T).T``; one ``addmm`` per layer whose long
+    dimension is N, several times faster on a CPU than the row layout's for narrow layers."""
+    layers = linear_layers(network)
+    for i, layer in enumerate(layers):
+        x = torch.addmm(layer.bias[:, None], layer.weight, x)
+        if i < len(layers) - 1:
+            x = torch.relu(x)
+    return x
 
 
-def refine(image: Tensor, convolutions: Sequence[nn.Module]) -> Tensor:
-    """``image [H, W, C]`` through residual blocks of two 3x3 convolutions (``x + conv(relu(conv(x)))``,
-    replicate padding); the identity without convolutions."""
-    if not len(convolutions):
-        return image
-    x = image.permute(2, 0, 1)[None]
+def synthesize(latents: Sequence[Tensor], synthesis: nn.Sequential, height: int, width: int) -> Tensor:
+    """The synthesis MLP on the upsampled latents of every pixel: planes ``[1, C, H, W]``
+    (channels-last in memory, which the refinement convolutions run fastest on)."""
+    out = mlp_columns(synthesis, upsample(latents, height, width))
+    return out.reshape(1, -1, height, width).contiguous(memory_format=torch.channels_last)
+
+
+def refine(planes: Tensor, convolutions: Sequence[nn.Module]) -> Tensor:
+    """``planes [1, C, H, W]`` through residual blocks of two 3x3 convolutions
+    (``x + conv(relu(conv(x)))``, replicate padding); the identity without convolutions."""
+    x = planes
     for first, second in zip(convolutions[::2], convolutions[1::2]):
         inner = torch.relu(first(F.pad(x, (1, 1, 1, 1), mode="replicate")))
         x = x + second(F.pad(inner, (1, 1, 1, 1), mode="replicate"))
-    return x[0].permute(1, 2, 0)
+    return x
 
 
-def causal_context(grid: Tensor) -> Tensor:
-    """Each latent's :data:`CONTEXT_OFFSETS` neighbours (0 outside the grid): ``[h, w] -> [h w, T]``."""
+def context_columns(grid: Tensor) -> Tensor:
+    """Each latent's :data:`CONTEXT_OFFSETS` neighbours (0 outside the grid), one row per offset:
+    ``[h, w] -> [T, h w]``."""
     h, w = grid.shape
     padded = F.pad(grid[None, None], (_PAD_LEFT, _PAD_RIGHT, _PAD_TOP, 0))[0, 0]
     views = [padded[_PAD_TOP + di : _PAD_TOP + di + h, _PAD_LEFT + dj : _PAD_LEFT + dj + w] for di, dj in CONTEXT_OFFSETS]
-    return torch.stack(views, dim=-1).reshape(h * w, len(CONTEXT_OFFSETS))
+    return torch.stack(views, dim=0).reshape(len(CONTEXT_OFFSETS), h * w)
+
+
+def causal_context(grid: Tensor) -> Tensor:
+    """Each latent's :data:`CONTEXT_OFFSETS` neighbours (0 outside the grid): ``[h, w] -> [h w, T]``
+    (:func:`context_columns` transposed)."""
+    return context_columns(grid).T
 
 
 def laplace_bits(y: Tensor, mu: Tensor, log_scale: Tensor) -> Tensor:
@@ -201,24 +256,58 @@ def laplace_bits(y: Tensor, mu: Tensor, log_scale: Tensor) -> Tensor:
     return -torch.log2(p.clamp_min(2.0**-TABLE_PRECISION))
 
 
-def latent_bits(latents: Sequence[Tensor], arm: nn.Module) -> Tensor:
+def latent_bits(latents: Sequence[Tensor], arm: nn.Sequential) -> Tensor:
     """The bits of every latent under the context model, summed: a scalar (differentiable)."""
-    total = torch.zeros(())
-    for grid in latents:
-        out = arm(causal_context(grid))
-        total = total + laplace_bits(grid.reshape(-1), out[:, 0], out[:, 1]).sum()
-    return total
+    return latent_bits_each(latents, arm).sum()
 
 
-def quantize_latents(latents: Sequence[Tensor], stage: str, generator: torch.Generator = None) -> List[Tensor]:
+def latent_bits_each(latents: Sequence[Tensor], arm: nn.Sequential) -> Tensor:
+    """The bits of every latent under the context model, the grids' latents concatenated in order
+    (each row-major): ``[N]``. One pass of the model over all grids' :func:`context_columns`."""
+    contexts = torch.cat([context_columns(grid) for grid in latents], dim=1)
+    out = mlp_columns(arm, contexts)
+    return laplace_bits(torch.cat([grid.reshape(-1) for grid in latents]), out[0], out[1])
+
+
+def soft_round(x: Tensor, temperature: float) -> Tensor:
+    """The soft rounding of Agustsson and Theis 2020 (sec. 4.1; C3's ``soft_round``, Cool-chic's
+    ``softround``): ``m + tanh((x - m) / t) / (2 tanh(1 / (2 t)))`` with ``m = floor(x) + 1/2``;
+    elementwise, any shape. It tends to ``round`` as t -> 0 and to the identity as t -> inf, and
+    agrees with both at the integers and half-integers."""
+    m = torch.floor(x) + 0.5
+    return m + torch.tanh((x - m) / temperature) / (2.0 * math.tanh(0.5 / temperature))
+
+
+def soft_round_inverse(y: Tensor, temperature: float) -> Tensor:
+    """The inverse of :func:`soft_round` (``soft_round(soft_round_inverse(y, t), t) == y``); any shape."""
+    m = torch.floor(y) + 0.5
+    return m + temperature * torch.atanh(((y - m) * 2.0 * math.tanh(0.5 / temperature)).clamp(-1 + 1e-6, 1 - 1e-6))
+
+
+def kumaraswamy_noise(u: Tensor, a: float) -> Tensor:
+    """``u ~ U(0, 1)`` (any shape) mapped through the inverse CDF of a Kumaraswamy(a, b) with
+    ``b = (2^a (a - 1) + 1) / a`` (its mode at 1/2), minus 1/2: noise in ``(-1/2, 1/2)``, uniform at
+    a = 1 and more peaked at 0 as a grows (C3, Kim et al. 2024, sec. 3.3; ``kumaraswamy_inv_cdf``)."""
+    b = (2.0**a * (a - 1.0) + 1.0) / a
+    return (1.0 - (1.0 - u) ** (1.0 / b)) ** (1.0 / a) - 0.5
+
+
+def quantize_latents(latents: Sequence[Tensor], stage: str, generator: torch.Generator = None, temperature: float = 0.3,
+                     noise_a: float = 1.0) -> List[Tensor]:
     """The latents as the fit sees them: ``noise`` adds ``U(-1/2, 1/2)`` (a differentiable proxy of
-    rounding), ``ste`` rounds with the identity gradient (straight-through), ``hard`` rounds (what
-    the file stores). Every stage clamps to +-LATENT_LIMIT."""
+    rounding), ``softround`` is C3's ``r(s(x) + u)``: :func:`soft_round` at ``temperature``, plus
+    :func:`kumaraswamy_noise` of parameter ``noise_a``, then the conditional mean
+    ``soft_round_inverse(z - 1/2) + 1/2`` (Agustsson and Theis 2020; C3's ``quantize``), ``ste``
+    rounds with the identity gradient (straight-through), ``hard`` rounds (what the file stores).
+    Every stage clamps to +-LATENT_LIMIT."""
     out = []
     for grid in latents:
         grid = grid.clamp(-LATENT_LIMIT, LATENT_LIMIT)
         if stage == "noise":
             out.append(grid + torch.rand(grid.shape, generator=generator) - 0.5)
+        elif stage == "softround":
+            noisy = soft_round(grid, temperature) + kumaraswamy_noise(torch.rand(grid.shape, generator=generator), noise_a)
+            out.append(soft_round_inverse(noisy - 0.5, temperature) + 0.5)
         elif stage == "ste":
             out.append(grid + (torch.round(grid) - grid).detach())
         elif stage == "hard":
@@ -247,14 +336,20 @@ __all__ = [
     "LatentImage",
     "WAVEFRONT_SLOPE",
     "causal_context",
+    "context_columns",
     "grid_shapes",
     "laplace_bits",
     "latent_bits",
+    "latent_bits_each",
     "linear_layers",
     "macs_per_pixel",
     "mlp",
+    "mlp_columns",
     "network_tensors",
+    "kumaraswamy_noise",
     "quantize_latents",
+    "soft_round",
+    "soft_round_inverse",
     "refine",
     "synthesize",
     "upsample",

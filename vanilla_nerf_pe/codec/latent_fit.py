@@ -1,12 +1,19 @@
 """The latent-grid codec's encoder: fit latents and networks for ``MSE + lambda bpp``, then quantise
 the networks.
 
-The schedule of Cool-chic (Ladune et al. 2023) and C3 (Kim et al. 2024, sec. 3.3): a long stage with
-uniform noise standing in for the latents' rounding (differentiable rate and distortion), a short
-stage with rounded latents and a straight-through gradient, and the file with hard rounding. With
-a target rate instead of a lambda, lambda is adapted during the fit (a multiplicative, damped
-controller on the rate of the rounded latents, which the noisy ones overestimate), which replaces
-the search over lambda of separate fits.
+The schedule of Cool-chic (Ladune et al. 2023) and C3 (Kim et al. 2024, sec. 3.3;
+github.com/google-deepmind/c3_neural_compression, ``configs/kodak.py``): a long stage in which C3's
+soft rounding with Kumaraswamy noise stands in for the latents' rounding (temperature 0.3 -> 0.1,
+Kumaraswamy a 2 -> 1, both linear; Adam at 1e-2 on a cosine decay, the latents of grid k at
+``1e-2 * 2^k``, C3's and Cool-chic's gains), a short stage with rounded latents and a
+straight-through gradient, and the file with hard rounding. C3 and Cool-chic run 10^5 steps on a
+GPU; the defaults here are the CPU's budget (docs/codec.md).
+
+With a target rate instead of a lambda: a few short fits (:func:`search_lambda`) find the lambda of
+the target (log rate linear in log lambda, the secant method; C3 and Cool-chic instead sweep lambda
+over whole fits), then during the fit a damped multiplicative controller on the rate of the rounded
+latents moves lambda within a factor :data:`LAMBDA_RANGE` of it, until :data:`LAMBDA_FREEZE` of the
+steps.
 The networks are quantised after the fit with power-of-two steps (:mod:`~vanilla_nerf_pe.codec.fixed_point`),
 each network's precision chosen for least ``MSE + lambda bpp`` (Cool-chic's post-training
 quantisation of its MLPs).
@@ -14,6 +21,7 @@ quantisation of its MLPs).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -32,16 +40,19 @@ from vanilla_nerf_pe.image.progress import FitCallback
 #: lambda of MSE (images in [0, 1]) per bit per pixel that a 0.3-bpp file starts the controller at;
 #: other rates start at this times (0.3 / bpp)^1.5.
 LAMBDA_AT_03_BPP = 1e-2
-#: The controller keeps lambda within this factor of its start: a lambda far above it can drive
-#: every latent to zero, a state the fit does not leave (the image collapses to a flat colour).
-LAMBDA_RANGE = 4.0
+#: The controller keeps lambda within this factor of its start (the searched lambda): the short fits
+#: of the search rank lambdas right but misjudge the full fit's rate by up to a few times.
+LAMBDA_RANGE = 16.0
+#: d log(bpp of the latents) / d log(lambda) that the lambda search assumes before it has two tries,
+#: and the flattest it extrapolates with (short fits are flatter in lambda than full ones).
+RATE_SLOPE = -0.5
 #: The controller's step: every LAMBDA_EVERY steps, log lambda moves by this times
 #: log(rate of the rounded latents / target rate).
-LAMBDA_GAIN = 0.05
+LAMBDA_GAIN = 0.1
 LAMBDA_EVERY = 10
-#: The controller runs from this fraction of all steps (the latents grow from zero first) until
-#: LAMBDA_FREEZE of them (the last steps settle at a fixed lambda).
-LAMBDA_WARMUP = 0.1
+#: The controller runs from this fraction of all steps until LAMBDA_FREEZE of them (the last steps
+#: settle at a fixed lambda).
+LAMBDA_WARMUP = 0.05
 LAMBDA_FREEZE = 0.9
 #: Bits per network weight the rate target sets aside for the networks (before they are quantised).
 NETWORK_BITS_GUESS = 7.0
@@ -67,10 +78,21 @@ class LatentFit:
     weight_bits: Dict[str, int]
     """the bits each network's tensors were quantised to (``synthesis``, ``arm``)."""
     seconds: float
+    lambda_tries: List[Tuple[float, float]] = dataclasses.field(default_factory=list)
+    """the short fits of the lambda search, ``[(lambda, bpp of their rounded latents)]``."""
+    latent_target: Optional[float] = None
+    """the latents' share of ``bpp`` the fit aimed at (None with a fixed lambda)."""
+
+
+def image_planes(image: Tensor) -> Tensor:
+    """``image [H, W, C]`` as the planes :meth:`LatentImage.decode_planes` returns: ``[1, C, H, W]``
+    float32, channels-last in memory."""
+    return image.float().cpu().permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
 
 
 def _mse(model: LatentImage, latents: List[Tensor], target: Tensor) -> Tensor:
-    return ((model.decode(latents) - target) ** 2).mean()
+    """The MSE of the decoded ``latents`` against ``target`` planes ``[1, C, H, W]`` (:func:`image_planes`)."""
+    return ((model.decode_planes(latents) - target) ** 2).mean()
 
 
 def _psnr(mse: float) -> float:
@@ -105,7 +127,7 @@ def weight_payload_bits(tensors: Dict[str, Tensor], exponents: Dict[str, int]) -
 def _choose_network_bits(model: LatentImage, target: Tensor, rate_lambda: float, max_bits: int) -> Dict[str, object]:
     """Quantise the synthesis, then the context model, at the bits (4..``max_bits``) of least
     ``MSE + lambda bpp`` (the networks' own bits included); returns the exponents and bits."""
-    H, W, _ = target.shape
+    H, W = target.shape[-2:]
     tensors = network_tensors(model)
     saved = {name: t.detach().clone() for name, t in tensors.items()}
     latents = quantize_latents(model.latents, "hard")
@@ -148,12 +170,96 @@ def latent_rate_target(model: LatentImage, bpp: float) -> float:
     return left
 
 
+def rounded_latent_rate(model: LatentImage) -> float:
+    """Bits per pixel of the model's rounded latents under its context model (what the file's
+    latents cost, to the ANS coder's overhead)."""
+    with torch.no_grad():
+        return float(latent_bits(quantize_latents(model.latents, "hard"), model.arm)) / (model.height * model.width)
+
+
+def secant_lambda(tries: List[Tuple[float, float]], target: float, slope: float = RATE_SLOPE) -> float:
+    """The lambda predicted to give latents of ``target`` bpp from ``tries`` ``[(lambda, bpp)]``: log
+    bpp linear in log lambda, through the last try with the slope of the last two (clamped to
+    ``[-2, RATE_SLOPE]``), or ``slope`` with one try."""
+    (l1, r1) = tries[-1]
+    if len(tries) > 1:
+        (l0, r0) = tries[-2]
+        if abs(math.log(l1 / l0)) > 1e-6:
+            slope = min(max(math.log(r1 / r0) / math.log(l1 / l0), -2.0), RATE_SLOPE)
+    return l1 * math.exp((math.log(target) - math.log(max(r1, 1e-6))) / slope)
+
+
+def search_lambda(image: Tensor, config: LatentConfig, bpp: float) -> Tuple[float, List[Tuple[float, float]]]:
+    """lambda for latents at ``bpp``'s share (:func:`latent_rate_target`): ``config.rate_search_tries``
+    short fits (``config.rate_search_steps`` noise steps each, the whole schedule compressed), each
+    at the lambda :func:`secant_lambda` predicts from the ones before (the first at
+    :func:`initial_lambda`); returns the next prediction and the tries ``[(lambda, bpp)]``."""
+    H, W, C = image.shape
+    target = latent_rate_target(LatentImage(config, H, W, C), bpp)
+    short = dataclasses.replace(config, steps=config.rate_search_steps, ste_steps=0)
+    tries: List[Tuple[float, float]] = []
+    rate_lambda = initial_lambda(bpp)
+    for _ in range(config.rate_search_tries):
+        model = LatentImage(short, H, W, C)
+        train_latent_image(model, image_planes(image), short, rate_lambda)
+        tries.append((rate_lambda, rounded_latent_rate(model)))
+        rate_lambda = secant_lambda(tries, target)
+    return rate_lambda, tries
+
+
+def train_latent_image(model: LatentImage, target: Tensor, config: LatentConfig, rate_lambda: float, latent_target: Optional[float] = None,
+                       callback: Optional[FitCallback] = None, eval_every: int = 100) -> float:
+    """Train ``model`` in place on ``target`` planes ``[1, C, H, W]`` for ``MSE + lambda bpp`` (the
+    schedule of the module's docstring); with ``latent_target`` (bpp of the latents) lambda is
+    adapted towards it within :data:`LAMBDA_RANGE` of ``rate_lambda``. Returns the last lambda."""
+    H, W = target.shape[-2:]
+    start_lambda = rate_lambda
+    generator = torch.Generator().manual_seed(config.seed)
+    total = config.steps + config.ste_steps
+    networks = [p for name, p in model.named_parameters() if not name.startswith("latents.")]
+    step = 0
+    for stage, steps, lr, latent_lr in ((config.quantizer, config.steps, config.lr, config.latent_lr), ("ste", config.ste_steps, config.ste_lr, config.ste_lr)):
+        if steps == 0:
+            continue
+        gains = [config.latent_gain**k if stage != "ste" else 1.0 for k in range(len(model.latents))]
+        optimizer = torch.optim.Adam([*({"params": [g], "lr": latent_lr * gain} for g, gain in zip(model.latents, gains)),
+                                      {"params": networks, "lr": lr}])
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(i / steps, 1.0))))
+        for i in range(steps):
+            step += 1
+            optimizer.zero_grad(set_to_none=True)
+            progress = i / max(steps - 1, 1)
+            temperature = config.softround_temperature[0] + progress * (config.softround_temperature[1] - config.softround_temperature[0])
+            noise_a = config.kumaraswamy[0] + progress * (config.kumaraswamy[1] - config.kumaraswamy[0])
+            latents = quantize_latents(model.latents, stage, generator, temperature, noise_a)
+            seen = quantize_latents(model.latents, "ste") if stage != "ste" and config.mixed_quantization else latents
+            mse = _mse(model, seen, target)
+            bits = latent_bits(latents, model.arm)
+            loss = mse + rate_lambda * bits / (H * W)
+            loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            if latent_target is not None and step % LAMBDA_EVERY == 0 and LAMBDA_WARMUP * total <= step < LAMBDA_FREEZE * total:
+                # the rate of what the file will hold, not of the noisy latents
+                rate_lambda *= math.exp(LAMBDA_GAIN * math.log(max(rounded_latent_rate(model), 1e-6) / latent_target))
+                rate_lambda = min(max(rate_lambda, start_lambda / LAMBDA_RANGE), start_lambda * LAMBDA_RANGE)
+            score = None
+            if callback is not None and (step % max(eval_every, 1) == 0 or step == total):
+                with torch.no_grad():
+                    score = _psnr(float(((model.decode_planes(quantize_latents(model.latents, "hard")).clamp(0, 1) - target) ** 2).mean()))
+            if callback is not None:
+                callback(step, float(loss.detach()), score)
+    return rate_lambda
+
+
 def fit_latent_image(image: Tensor, config: LatentConfig, bpp: Optional[float] = None, rate_lambda: Optional[float] = None,
                      callback: Optional[FitCallback] = None, eval_every: int = 100) -> LatentFit:
-    """Fit a :class:`LatentImage` to ``image [H, W, C]`` for ``MSE + lambda bpp`` (the schedule of the
-    module's docstring), with ``rate_lambda`` or, without one, lambda adapted to land at ``bpp``;
-    then quantise its networks. ``callback(step, loss, psnr_or_None)`` after every step (steps of
-    both stages counted together). On the CPU, in float32."""
+    """Fit a :class:`LatentImage` to ``image [H, W, C]`` for ``MSE + lambda bpp`` with ``rate_lambda``
+    or, without one, lambda searched by short fits (:func:`search_lambda`) and then adapted during
+    the fit (:func:`train_latent_image`) to land at ``bpp``; then quantise its networks.
+    ``callback(step, loss, psnr_or_None)`` after every step of the (main) fit. On the CPU, in float32."""
     config.check()
     if rate_lambda is None and (bpp is None or not bpp > 0):
         raise InputError("the latent codec needs --bpp or --lambda")
@@ -161,47 +267,18 @@ def fit_latent_image(image: Tensor, config: LatentConfig, bpp: Optional[float] =
         raise InputError(f"--lambda must be >= 0, got {rate_lambda}")
     start = time.perf_counter()
     H, W, C = image.shape
-    target = image.float().cpu()
+    target = image_planes(image)
     model = LatentImage(config, H, W, C)
-    adaptive = rate_lambda is None
-    rate_lambda = start_lambda = initial_lambda(bpp) if adaptive else rate_lambda
-    latent_target = latent_rate_target(model, bpp) if adaptive else None
-    generator = torch.Generator().manual_seed(config.seed)
-    total = config.steps + config.ste_steps
-    networks = [p for name, p in model.named_parameters() if not name.startswith("latents.")]
-    step = 0
-    for stage, steps, lr, latent_lr in (("noise", config.steps, config.lr, config.latent_lr), ("ste", config.ste_steps, config.ste_lr, config.ste_lr)):
-        if steps == 0:
-            continue
-        optimizer = torch.optim.Adam([{"params": list(model.latents), "lr": latent_lr}, {"params": networks, "lr": lr}])
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(i / steps, 1.0))))
-        for i in range(steps):
-            step += 1
-            optimizer.zero_grad(set_to_none=True)
-            latents = quantize_latents(model.latents, stage, generator)
-            seen = quantize_latents(model.latents, "ste") if stage == "noise" and config.mixed_quantization else latents
-            mse = _mse(model, seen, target)
-            bits = latent_bits(latents, model.arm)
-            loss = mse + rate_lambda * bits / (H * W)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            if adaptive and step % LAMBDA_EVERY == 0 and LAMBDA_WARMUP * total <= step < LAMBDA_FREEZE * total:
-                with torch.no_grad():  # the rate of what the file will hold, not of the noisy latents
-                    rounded = float(latent_bits(quantize_latents(model.latents, "hard"), model.arm)) / (H * W)
-                rate_lambda *= math.exp(LAMBDA_GAIN * math.log(max(rounded, 1e-6) / latent_target))
-                rate_lambda = min(max(rate_lambda, start_lambda / LAMBDA_RANGE), start_lambda * LAMBDA_RANGE)
-            score = None
-            if step % max(eval_every, 1) == 0 or step == total:
-                with torch.no_grad():
-                    score = _psnr(float(((model.decode(quantize_latents(model.latents, "hard")).clamp(0, 1) - target) ** 2).mean()))
-            if callback is not None:
-                callback(step, float(loss.detach()), score)
+    latent_target, tries = None, []
+    if rate_lambda is None:
+        latent_target = latent_rate_target(model, bpp)
+        rate_lambda, tries = search_lambda(image, config, bpp) if config.rate_search_tries else (initial_lambda(bpp), [])
+    rate_lambda = train_latent_image(model, target, config, rate_lambda, latent_target, callback, eval_every)
     model.eval()
     with torch.no_grad():
         psnr_float = _psnr(float(_mse(model, quantize_latents(model.latents, "hard"), target)))
         chosen = _choose_network_bits(model, target, rate_lambda, config.weight_bits)
-    return LatentFit(model, rate_lambda, psnr_float, chosen["exponents"], chosen["bits"], time.perf_counter() - start)
+    return LatentFit(model, rate_lambda, psnr_float, chosen["exponents"], chosen["bits"], time.perf_counter() - start, tries, latent_target)
 
 
 __all__ = [
@@ -209,8 +286,13 @@ __all__ = [
     "LatentFit",
     "NETWORK_GROUPS",
     "fit_latent_image",
+    "image_planes",
     "initial_lambda",
     "latent_rate_target",
     "quantize_network",
+    "rounded_latent_rate",
+    "search_lambda",
+    "secant_lambda",
+    "train_latent_image",
     "weight_payload_bits",
 ]
