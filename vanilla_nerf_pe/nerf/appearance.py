@@ -20,7 +20,7 @@ image in training; an index into some other camera set in evaluation, the viewer
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -32,7 +32,55 @@ EvalAppearance = Literal["average", "zeros"]
 EVAL_APPEARANCES = ("average", "zeros")
 
 
-class AppearanceEmbedding(nn.Module):
+class PerImageParameters(nn.Module):
+    """A learned parameter per training image (a row of :attr:`table`, ``[num_images, ...]``) and
+    the one every view outside training uses: what the appearance codes and the affine colour
+    transforms share.
+
+    Args:
+        at_eval: the parameter of every ray outside training: "average" (the mean of the training
+            images', as nerfacto) or "zeros".
+    """
+
+    what = "per-image parameter"
+    """how error messages name it."""
+
+    def __init__(self, at_eval: EvalAppearance) -> None:
+        super().__init__()
+        if at_eval not in EVAL_APPEARANCES:
+            raise InputError(f"--pipeline.model.appearance-at-eval {at_eval!r}: choose one of {', '.join(EVAL_APPEARANCES)}")
+        self.at_eval = at_eval
+        self.held_out: Optional[Tensor] = None
+        """when set, the parameter of every view outside training instead of ``at_eval``'s (a
+        held-out frame's, fitted by :mod:`vanilla_nerf_pe.nerf.held_out_appearance`); a plain
+        tensor, never in the checkpoint."""
+
+    @property
+    def table(self) -> Tensor:
+        """[num_images, ...] the training images' parameters."""
+        raise NotImplementedError
+
+    def eval_code(self) -> Tensor:
+        """[...] the parameter of a view that is not a training image (``held_out`` if set, else see ``at_eval``)."""
+        if self.held_out is not None:
+            return self.held_out
+        table = self.table
+        return table.mean(dim=0) if self.at_eval == "average" else torch.zeros_like(table[0])
+
+    def training_rows(self, camera_indices: Optional[Tensor], shape: Tuple[int, ...]) -> Tensor:
+        """[*shape, ...] each training ray's parameter, by its image (``camera_indices`` [*shape] or
+        [*shape, 1])."""
+        if camera_indices is None:
+            raise InputError(f"training rays without camera_indices: the {self.what} needs each ray's image")
+        table = self.table
+        indices = camera_indices.reshape(shape).long().to(table.device)
+        # checked on the CPU only: on a GPU the check would wait for the device every step
+        if indices.device.type == "cpu" and indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= len(table)):
+            raise InputError(f"a training ray names image {int(indices.max())}, but the {self.what} has {len(table)} images")
+        return table[indices]
+
+
+class AppearanceEmbedding(PerImageParameters):
     """One learned ``dim``-vector per training image (NeRF-W's appearance embedding).
 
     Args:
@@ -42,47 +90,33 @@ class AppearanceEmbedding(nn.Module):
             images' codes, as nerfacto) or "zeros".
     """
 
+    what = "appearance embedding"
+
     def __init__(self, num_images: int, dim: int, at_eval: EvalAppearance = "average") -> None:
-        super().__init__()
         if num_images < 1 or dim < 1:
             raise InputError(f"an appearance embedding needs at least one image and one dimension, got {num_images} images, {dim} dims")
-        if at_eval not in EVAL_APPEARANCES:
-            raise InputError(f"--pipeline.model.appearance-at-eval {at_eval!r}: choose one of {', '.join(EVAL_APPEARANCES)}")
-        self.at_eval = at_eval
+        super().__init__(at_eval)
         # nn.Embedding's N(0, 1) start, as nerfstudio's Embedding (nerfacto): the codes start apart
         # and the colour branch can tell images apart from the first step.
         self.codes = nn.Embedding(num_images, dim)
-        self.held_out: Optional[Tensor] = None
-        """[dim] when set, the code of every view outside training instead of ``at_eval``'s (a
-        held-out frame's code fitted by :mod:`vanilla_nerf_pe.nerf.held_out_appearance`); a plain
-        tensor, never in the checkpoint."""
+
+    @property
+    def table(self) -> Tensor:
+        return self.codes.weight
 
     @property
     def dim(self) -> int:
         return self.codes.embedding_dim
-
-    def eval_code(self) -> Tensor:
-        """[dim] the code of a view that is not a training image (``held_out`` if set, else see ``at_eval``)."""
-        if self.held_out is not None:
-            return self.held_out
-        weight = self.codes.weight
-        return weight.mean(dim=0) if self.at_eval == "average" else torch.zeros_like(weight[0])
 
     def forward(self, camera_indices: Optional[Tensor], num_rays: int, training: bool) -> Tensor:
         """[num_rays, dim] each ray's code: its training image's in training (``camera_indices``
         [num_rays] or [num_rays, 1]), ``eval_code`` otherwise."""
         if not training:
             return self.eval_code().expand(num_rays, self.dim)
-        if camera_indices is None:
-            raise InputError("training rays without camera_indices: the appearance embedding needs each ray's image")
-        indices = camera_indices.reshape(num_rays).long().to(self.codes.weight.device)
-        # checked on the CPU only: on a GPU the check would wait for the device every step
-        if indices.device.type == "cpu" and indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.codes.num_embeddings):
-            raise InputError(f"a training ray names image {int(indices.max())}, but the appearance embedding has {self.codes.num_embeddings} images")
-        return self.codes(indices)
+        return self.training_rows(camera_indices, (num_rays,))
 
 
-class AffineColor(nn.Module):
+class AffineColor(PerImageParameters):
     """A learned affine colour transform per training image, applied to its rendered colour:
     ``rgb -> (I + D_i) rgb + b_i`` (:func:`~vanilla_nerf_pe.core.render.affine_color`), each
     ``[D_i | b_i]`` starting at zero (the identity).
@@ -93,29 +127,21 @@ class AffineColor(nn.Module):
             images') or "zeros" (the identity).
     """
 
+    what = "affine colour transform"
+
     def __init__(self, num_images: int, at_eval: EvalAppearance = "average") -> None:
-        super().__init__()
         if num_images < 1:
             raise InputError(f"an affine colour transform per image needs at least one image, got {num_images}")
-        if at_eval not in EVAL_APPEARANCES:
-            raise InputError(f"--pipeline.model.appearance-at-eval {at_eval!r}: choose one of {', '.join(EVAL_APPEARANCES)}")
-        self.at_eval = at_eval
+        super().__init__(at_eval)
         self.deltas = nn.Parameter(torch.zeros(num_images, 3, 4))
-        self.held_out: Optional[Tensor] = None
-        """[3, 4] when set, the transform of every view outside training (see AppearanceEmbedding.held_out)."""
 
-    def eval_code(self) -> Tensor:
-        """[3, 4] the transform (offset from the identity) of a view that is not a training image."""
-        if self.held_out is not None:
-            return self.held_out
-        return self.deltas.mean(dim=0) if self.at_eval == "average" else torch.zeros_like(self.deltas[0])
+    @property
+    def table(self) -> Tensor:
+        return self.deltas
 
     def forward(self, rgb: Tensor, camera_indices: Optional[Tensor], training: bool) -> Tensor:
         """[..., 3] the colours ``rgb`` [..., 3] through each ray's transform: its training image's in
         training (``camera_indices`` [...] or [..., 1]), ``eval_code`` otherwise."""
         if not training:
             return affine_color(rgb, self.eval_code().to(rgb))
-        if camera_indices is None:
-            raise InputError("training rays without camera_indices: the affine colour transform needs each ray's image")
-        indices = camera_indices.reshape(rgb.shape[:-1]).long().to(self.deltas.device)
-        return affine_color(rgb, self.deltas[indices].to(rgb))
+        return affine_color(rgb, self.training_rows(camera_indices, tuple(rgb.shape[:-1])).to(rgb))
