@@ -20,7 +20,7 @@ from vanilla_nerf_pe.codec.fixed_point import (
     ACT_FRAC, MU_STEPS, TABLE_PRECISION, IntegerLayer, cdf_tables, distribution_indices, float_reference, integer_mlp,
 )
 from vanilla_nerf_pe.codec.latent import (
-    CONTEXT_OFFSETS, WAVEFRONT_SLOPE, LatentConfig, LatentImage, causal_context, context_columns, grid_shapes, kumaraswamy_noise,
+    CONTEXT_OFFSETS, WAVEFRONT_SLOPE, LatentConfig, LatentImage, context_columns, grid_shapes, kumaraswamy_noise,
     laplace_bits, latent_bits, latent_bits_each, macs_per_pixel, mlp, mlp_columns, network_tensors, quantize_latents, soft_round,
     soft_round_inverse,
 )
@@ -116,7 +116,7 @@ def test_wavefront_order_decodes_every_neighbour_first():
     first = order.positions < order.grid_slices[1][0]
     ij = [(p - offset) // pw - 2 for p in order.positions[first]], [(p - offset) % pw - 3 for p in order.positions[first]]
     flat = np.array(ij[0]) * w + np.array(ij[1])
-    assert np.array_equal(causal_context(grid).long().numpy()[flat], buffer[order.neighbours[first]])
+    assert np.array_equal(context_columns(grid).T.long().numpy()[flat], buffer[order.neighbours[first]])
 
 
 # --------------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_laplace_bits_are_a_distribution_and_the_rate_is_their_sum():
         assert abs(float(p.sum()) - 1.0) < y.numel() * 2.0**-TABLE_PRECISION  # every symbol keeps 2^-16 at least
     model, _ = random_model(H=16, W=16, levels=3)
     latents = quantize_latents(model.latents, "hard")
-    manual = sum(float(laplace_bits(g.reshape(-1), *model.arm(causal_context(g)).T).sum()) for g in latents)
+    manual = sum(float(laplace_bits(g.reshape(-1), *model.arm(context_columns(g).T).T).sum()) for g in latents)
     assert float(latent_bits(latents, model.arm)) == pytest.approx(manual, rel=1e-5)
 
 
@@ -375,9 +375,8 @@ def test_latent_bits_each_is_the_per_grid_rate_concatenated():
     model, _ = random_model(H=13, W=17, levels=3)
     grids = [torch.round(g.detach()) for g in model.latents]
     each = latent_bits_each(grids, model.arm)
-    loop = torch.cat([laplace_bits(g.reshape(-1), *model.arm(causal_context(g)).T) for g in grids])
+    loop = torch.cat([laplace_bits(g.reshape(-1), *model.arm(context_columns(g).T).T) for g in grids])
     assert each.shape == (sum(g.numel() for g in grids),) and torch.allclose(each, loop, rtol=1e-5)
-    assert torch.equal(context_columns(grids[0]).T, causal_context(grids[0]))
 
 
 def test_soft_round_limits_and_inverse():

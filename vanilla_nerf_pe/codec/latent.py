@@ -234,12 +234,6 @@ def context_columns(grid: Tensor) -> Tensor:
     return torch.stack(views, dim=0).reshape(len(CONTEXT_OFFSETS), h * w)
 
 
-def causal_context(grid: Tensor) -> Tensor:
-    """Each latent's :data:`CONTEXT_OFFSETS` neighbours (0 outside the grid): ``[h, w] -> [h w, T]``
-    (:func:`context_columns` transposed)."""
-    return context_columns(grid).T
-
-
 def laplace_bits(y: Tensor, mu: Tensor, log_scale: Tensor) -> Tensor:
     """``-log2 P(y)`` of integer-valued (or noisy) ``y`` under a Laplace of mean ``mu`` and scale
     ``exp(log_scale)`` discretised to unit bins ``[y - 1/2, y + 1/2]``; ``P`` at least
@@ -335,7 +329,6 @@ __all__ = [
     "LatentConfig",
     "LatentImage",
     "WAVEFRONT_SLOPE",
-    "causal_context",
     "context_columns",
     "grid_shapes",
     "laplace_bits",
