@@ -53,7 +53,7 @@ def measure(size: int, steps: int, repeats: int) -> dict:
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         latents = quantize(model.latents, generator)
-        (latent_fit._mse(model, latents, target) + 0.01 * L.latent_bits(latents, model.arm) / size**2).backward()
+        (latent_fit._mse(model, latents, target) + 0.01 * L.latent_bits(latents, model.arm, model.context) / size**2).backward()
         optimizer.step()
 
     grids = [g.detach().clone().requires_grad_() for g in model.latents]
@@ -61,7 +61,7 @@ def measure(size: int, steps: int, repeats: int) -> dict:
         "step": step,
         "quantisation proxy": lambda: sum(q.sum() for q in quantize(grids, generator)).backward(),
         "synthesis + refinement": lambda: model.decode(grids).sum().backward(),
-        "context model + rate": lambda: L.latent_bits(grids, model.arm).backward(),
+        "context model + rate": lambda: L.latent_bits(grids, model.arm, model.context).backward(),
     }
     return {name: best_seconds(fn, steps, repeats) for name, fn in parts.items()}
 

@@ -1,8 +1,9 @@
-"""The latent-grid codec (``--kind latent``, ``.vnpi`` version 3): the integer context model, the CDF
+"""The latent-grid codec (``--kind latent``, ``.vnpi`` versions 3 and 4): the integer context model, the CDF
 tables, the file's round trip and its errors, the fit's schedule and rate, and that it learns."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 import subprocess
@@ -20,12 +21,12 @@ from vanilla_nerf_pe.codec.fixed_point import (
     ACT_FRAC, MU_STEPS, TABLE_PRECISION, IntegerLayer, cdf_tables, distribution_indices, float_reference, integer_mlp,
 )
 from vanilla_nerf_pe.codec.latent import (
-    CONTEXT_OFFSETS, WAVEFRONT_SLOPE, LatentConfig, LatentImage, context_columns, grid_shapes, kumaraswamy_noise,
+    CONTEXTS, VERSION3_CONTEXT, CausalContext, LatentConfig, LatentImage, context_columns, grid_shapes, kumaraswamy_noise,
     laplace_bits, latent_bits, latent_bits_each, macs_per_pixel, mlp, mlp_columns, network_tensors, quantize_latents, soft_round,
     soft_round_inverse,
 )
-from vanilla_nerf_pe.codec.latent_file import LATENT_FORMAT_VERSION, decode_latent, encode_latent, wavefront_order
-from vanilla_nerf_pe.codec.latent_fit import fit_latent_image, quantize_network
+from vanilla_nerf_pe.codec.latent_file import LATENT_FORMAT_VERSION, grid_view, decode_latent, encode_latent, wavefront_order
+from vanilla_nerf_pe.codec.latent_fit import fit_latent_image, image_planes, quantize_network, rounded_loss, train_latent_image
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.image_io import save_image, to_uint8
 from vanilla_nerf_pe.core.metrics import psnr_uint8
@@ -33,9 +34,9 @@ from vanilla_nerf_pe.core.metrics import psnr_uint8
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def random_model(H=20, W=27, C=3, levels=4, seed=0, scale=3.0, refine_blocks=0) -> tuple:
+def random_model(H=20, W=27, C=3, levels=4, seed=0, scale=3.0, refine_blocks=0, context="ten") -> tuple:
     """A LatentImage with random integer-ish latents and networks on their power-of-two grids."""
-    config = LatentConfig(levels=levels, synthesis_widths=(8,), arm_widths=(6,), refine_blocks=refine_blocks)
+    config = LatentConfig(levels=levels, synthesis_widths=(8,), arm_widths=(6,), refine_blocks=refine_blocks, context=context)
     model = LatentImage(config, H, W, C)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -96,9 +97,13 @@ def test_cdf_tables_are_normalised_integer_laplace_tables():
         cdf_tables(0)
 
 
-def test_wavefront_order_decodes_every_neighbour_first():
+@pytest.mark.parametrize("context", [VERSION3_CONTEXT, CausalContext.square(1), CausalContext.square(2), CausalContext.square(3)],
+                         ids=["version3", "rows1", "rows2", "rows3"])
+def test_wavefront_order_decodes_every_neighbour_first(context):
+    assert all(di < 0 or dj < 0 for di, dj in context.offsets) and all(dj + context.slope * di < 0 for di, dj in context.offsets)
+    assert context.slope == 1 or any(dj + (context.slope - 1) * di >= 0 for di, dj in context.offsets)  # the least slope
     shapes = grid_shapes(13, 9, 3)
-    order = wavefront_order(shapes)
+    order = wavefront_order(shapes, context)
     assert order.positions.size == sum(h * w for h, w in shapes) and len(set(order.positions.tolist())) == order.positions.size
     rank = np.full(order.size, -1)
     rank[order.positions] = np.arange(order.positions.size)
@@ -107,16 +112,29 @@ def test_wavefront_order_decodes_every_neighbour_first():
         for neighbour in order.neighbours[n]:
             if rank[neighbour] >= 0:  # not padding
                 assert group_of[rank[neighbour]] < group_of[n]
-    assert all(di < 0 or dj < 0 for di, dj in CONTEXT_OFFSETS) and all(dj + WAVEFRONT_SLOPE * di < 0 for di, dj in CONTEXT_OFFSETS)
-    # The context gathered for the fit is the decoder's.
+    # The context gathered for the fit is the decoder's, neighbour for neighbour (a loop over offsets).
     grid = torch.arange(13 * 9, dtype=torch.float32).reshape(13, 9) - 50
     buffer = np.zeros(order.size, dtype=np.int64)
+    grid_view(buffer, order, 0)[...] = grid.long().numpy()
+    columns = context_columns(grid, context).long().numpy()
+    for t, (di, dj) in enumerate(context.offsets):
+        for i in range(13):
+            for j in range(9):
+                inside = 0 <= i + di < 13 and 0 <= j + dj < 9
+                assert columns[t, i * 9 + j] == (int(grid[i + di, j + dj]) if inside else 0)
     offset, h, w, pw = order.grid_slices[0]
-    buffer[offset : offset + (h + 2) * pw].reshape(h + 2, pw)[2:, 3 : 3 + w] = grid.long().numpy()
     first = order.positions < order.grid_slices[1][0]
-    ij = [(p - offset) // pw - 2 for p in order.positions[first]], [(p - offset) % pw - 3 for p in order.positions[first]]
+    ij = [(p - offset) // pw - order.top for p in order.positions[first]], [(p - offset) % pw - order.left for p in order.positions[first]]
     flat = np.array(ij[0]) * w + np.array(ij[1])
-    assert np.array_equal(context_columns(grid).T.long().numpy()[flat], buffer[order.neighbours[first]])
+    assert np.array_equal(columns.T[flat], buffer[order.neighbours[first]])
+
+
+def test_the_square_context_is_c3s():
+    """C3's ``context_num_rows_cols = (2, 2)`` and ``(3, 3)``: 12 and 24 neighbours."""
+    assert CausalContext.square(2).size == 12 and CausalContext.square(3).size == 24
+    assert set(CausalContext.square(1).offsets) == {(-1, -1), (-1, 0), (-1, 1), (0, -1)}
+    assert CausalContext.square(3).padding == (3, 3, 3) and VERSION3_CONTEXT.padding == (2, 3, 1)
+    assert [c.slope for c in (VERSION3_CONTEXT, CausalContext.square(1), CausalContext.square(3))] == [2, 2, 4]
 
 
 # --------------------------------------------------------------------------
@@ -124,10 +142,11 @@ def test_wavefront_order_decodes_every_neighbour_first():
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("refine_blocks", [0, 1])
-def test_round_trip_is_bit_exact_for_weights_and_latents(refine_blocks):
-    model, exponents = random_model(refine_blocks=refine_blocks)
+@pytest.mark.parametrize("refine_blocks, context", [(0, "ten"), (1, "ten"), (0, "c3-12"), (1, "c3-24")])
+def test_round_trip_is_bit_exact_for_weights_and_latents(refine_blocks, context):
+    model, exponents = random_model(refine_blocks=refine_blocks, context=context)
     encoded = encode_latent(model, exponents)
+    assert decode_latent(encoded.data)[1].config.context == context
     assert encoded.data[:4] == container.MAGIC and encoded.data[4] == LATENT_FORMAT_VERSION
     decoded, read = decode_latent(encoded.data)
     for a, b in zip(encoded.latents, read.latents):
@@ -163,7 +182,7 @@ def test_decoding_is_the_same_with_one_or_two_threads():
     assert out == one.tobytes()
 
 
-def test_corrupt_truncated_and_foreign_version_3_files_are_one_line_errors():
+def test_corrupt_truncated_and_foreign_files_are_one_line_errors():
     model, exponents = random_model(H=12, W=12, levels=3)
     data = encode_latent(model, exponents).data
     for cut in range(0, len(data)):
@@ -178,8 +197,8 @@ def test_corrupt_truncated_and_foreign_version_3_files_are_one_line_errors():
         assert "\n" not in str(error.value)
     with pytest.raises(InputError, match="after the payload"):
         decode_image(data + b"\x00")
-    with pytest.raises(InputError, match="version 4"):
-        decode_image(data[:4] + bytes([4]) + data[5:])
+    with pytest.raises(InputError, match="version 5"):
+        decode_image(data[:4] + bytes([5]) + data[5:])
     with pytest.raises(InputError, match="magic"):
         decode_image(b"\x89PNG\r\n\x1a\n" + data[8:])
     with pytest.raises(InputError, match="latent-grid"):
@@ -190,13 +209,14 @@ def test_header_layout_matches_the_documentation():
     model, exponents = random_model(H=300, W=70, levels=3)
     encoded = encode_latent(model, exponents)
     data = encoded.data
-    assert struct.unpack_from("<4sBBHHB", data, 0) == (b"VNPI", 3, 3, 300, 70, 3)
-    assert struct.unpack_from("<BBBBB", data, 11) == (1, 8, 0, 1, 6)  # synthesis widths, refinement blocks, context model widths
-    assert data[16] == encoded.half_width
+    assert struct.unpack_from("<4sBBHHB", data, 0) == (b"VNPI", 4, 3, 300, 70, 3)
+    # synthesis widths, refinement blocks, context model widths, context rows
+    assert struct.unpack_from("<BBBBBB", data, 11) == (1, 8, 0, 1, 6, list(CONTEXTS).index(model.config.context))
+    assert data[17] == encoded.half_width
     weight_length, latent_length, checksum = struct.unpack_from("<III", data, encoded.header_bytes - 12)
     assert (weight_length, latent_length) == (encoded.weight_bytes, encoded.latent_bytes)
     assert zlib.crc32(data[encoded.header_bytes :], zlib.crc32(data[: encoded.header_bytes - 4])) == checksum
-    assert encoded.header_bytes == 17 + 5 * len(network_tensors(model)) + 12
+    assert encoded.header_bytes == 18 + 5 * len(network_tensors(model)) + 12
 
 
 # --------------------------------------------------------------------------
@@ -227,6 +247,21 @@ def test_quantisation_schedule_noise_then_straight_through_then_rounding():
     assert [s for s, _ in seen] == list(range(1, 10)) and seen[-1][1] is not None
 
 
+def test_the_straight_through_stage_ends_at_its_least_loss():
+    """C3's reset to the best parameters: a straight-through stage at a learning rate that makes the
+    rounded loss worse leaves the model no worse than it found it; at a small one it improves."""
+    target = image_planes(torch.from_numpy(synthetic_image(24)))
+    config = LatentConfig(levels=3, synthesis_widths=(8,), arm_widths=(4,), steps=80, ste_steps=0)
+    model = LatentImage(config, 24, 24, 3)
+    train_latent_image(model, target, config, 0.01)
+    start = rounded_loss(model, target, 0.01)
+    for ste_lr, ends in ((3.0, lambda loss: loss == pytest.approx(start, rel=1e-6)), (1e-3, lambda loss: loss < start)):
+        trial = LatentImage(config, 24, 24, 3)
+        trial.load_state_dict(model.state_dict())
+        train_latent_image(trial, target, dataclasses.replace(config, steps=0, ste_steps=20, ste_lr=ste_lr), 0.01)
+        assert ends(rounded_loss(trial, target, 0.01)), (ste_lr, rounded_loss(trial, target, 0.01), start)
+
+
 def test_laplace_bits_are_a_distribution_and_the_rate_is_their_sum():
     y = torch.arange(-60, 61, dtype=torch.float64)
     for mu, log_b in ((0.0, 0.0), (0.3, 1.5), (-2.7, -2.0)):
@@ -234,8 +269,8 @@ def test_laplace_bits_are_a_distribution_and_the_rate_is_their_sum():
         assert abs(float(p.sum()) - 1.0) < y.numel() * 2.0**-TABLE_PRECISION  # every symbol keeps 2^-16 at least
     model, _ = random_model(H=16, W=16, levels=3)
     latents = quantize_latents(model.latents, "hard")
-    manual = sum(float(laplace_bits(g.reshape(-1), *model.arm(context_columns(g).T).T).sum()) for g in latents)
-    assert float(latent_bits(latents, model.arm)) == pytest.approx(manual, rel=1e-5)
+    manual = sum(float(laplace_bits(g.reshape(-1), *model.arm(context_columns(g, model.context).T).T).sum()) for g in latents)
+    assert float(latent_bits(latents, model.arm, model.context)) == pytest.approx(manual, rel=1e-5)
 
 
 def test_rate_accounting_matches_the_file_size():
@@ -246,7 +281,7 @@ def test_rate_accounting_matches_the_file_size():
     assert encoded.bpp == 8 * len(encoded.data) / (48 * 48)
     assert len(encoded.data) == encoded.header_bytes + encoded.weight_bytes + encoded.latent_bytes
     decoded, _ = decode_latent(encoded.data)
-    estimate = float(latent_bits([torch.from_numpy(g).float() for g in encoded.latents], decoded.arm)) / 8
+    estimate = float(latent_bits([torch.from_numpy(g).float() for g in encoded.latents], decoded.arm, decoded.context)) / 8
     # The coder's tables round the mean and scale and give every symbol at least 2^-16: a few per
     # cent over the model's own estimate, plus ANS's last words.
     assert estimate * 0.97 - 8 <= encoded.latent_bytes <= estimate * 1.10 + 16
@@ -278,9 +313,9 @@ def test_the_latent_codec_beats_the_siren_codec_at_equal_file_size():
 
 
 def test_macs_per_pixel_counts_the_decoder():
-    config = LatentConfig(levels=7, synthesis_widths=(24,), refine_blocks=1, arm_widths=(16,))
+    config = LatentConfig(levels=7, synthesis_widths=(24,), refine_blocks=1, arm_widths=(16,), context="c3-12")
     latents = sum(h * w for h, w in grid_shapes(512, 512, 7))
-    expected = (7 * 24 + 24 * 3) + 2 * 9 * 3 * 3 + 4 * 6 + (10 * 16 + 16 * 2) * latents / 512**2
+    expected = (7 * 24 + 24 * 3) + 2 * 9 * 3 * 3 + 4 * 6 + (12 * 16 + 16 * 2) * latents / 512**2
     assert macs_per_pixel(config, 512, 512, 3) == pytest.approx(expected)
 
 
@@ -300,7 +335,7 @@ def test_compress_latent_then_decompress_on_the_cli(tmp_path):
                          "--latent.levels", "3", "--latent.synthesis-widths", "8", "--latent.refine-blocks", "0", "--latent.arm-widths", "6",
                          "--quiet")
     assert done.returncode == 0, done.stderr
-    assert f"{out.stat().st_size} B" in done.stdout and "MACs per pixel" in done.stdout and out.read_bytes()[4] == 3
+    assert f"{out.stat().st_size} B" in done.stdout and "MACs per pixel" in done.stdout and out.read_bytes()[4] == LATENT_FORMAT_VERSION
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     for png in (first, second):
         done = run_image_cli("decompress", out, png)
@@ -374,8 +409,8 @@ def test_mlp_columns_is_the_row_networks_function_transposed():
 def test_latent_bits_each_is_the_per_grid_rate_concatenated():
     model, _ = random_model(H=13, W=17, levels=3)
     grids = [torch.round(g.detach()) for g in model.latents]
-    each = latent_bits_each(grids, model.arm)
-    loop = torch.cat([laplace_bits(g.reshape(-1), *model.arm(context_columns(g).T).T) for g in grids])
+    each = latent_bits_each(grids, model.arm, model.context)
+    loop = torch.cat([laplace_bits(g.reshape(-1), *model.arm(context_columns(g, model.context).T).T) for g in grids])
     assert each.shape == (sum(g.numel() for g in grids),) and torch.allclose(each, loop, rtol=1e-5)
 
 

@@ -59,7 +59,7 @@ import torch
 from torch import Tensor
 
 from vanilla_nerf_pe.codec.entropy import CODERS, decode_symbols, encode_symbols
-from vanilla_nerf_pe.codec.latent_file import LATENT_FORMAT_VERSION, decode_latent_image
+from vanilla_nerf_pe.codec.latent_file import LATENT_VERSIONS, decode_latent_image
 from vanilla_nerf_pe.codec.quantize import dequantize, max_symbol, quantization_step, quantize
 from vanilla_nerf_pe.codec.file_reader import FileReader
 from vanilla_nerf_pe.core.errors import InputError, VanillaNeRFError
@@ -73,7 +73,7 @@ FORMAT_VERSION = 2
 #: The versions :func:`decode_field` reads (:func:`decode_image` reads version 3 too).
 READABLE_VERSIONS: Tuple[int, ...] = (1, 2)
 #: The versions :func:`decode_image` reads.
-IMAGE_VERSIONS: Tuple[int, ...] = READABLE_VERSIONS + (LATENT_FORMAT_VERSION,)
+IMAGE_VERSIONS: Tuple[int, ...] = READABLE_VERSIONS + LATENT_VERSIONS
 #: The architecture block: kind, num_layers, width, skip-connection bit mask, pe_num_frequencies,
 #: pe_include_input, pe_base_frequency, fourier_num_features, fourier_sigma, fourier_seed,
 #: siren_first_omega_0, siren_hidden_omega_0, coord_scale, hash_num_levels, hash_features_per_level,
@@ -245,7 +245,7 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
         raise InputError("not a vnp-image compressed file (wrong magic bytes)")
     reader = FileReader(data)
     _, version, coder_id, height, width, channels, bits, bias_bits = reader.take(_PREFIX_FORMAT)
-    if version == LATENT_FORMAT_VERSION:
+    if version in LATENT_VERSIONS:
         raise InputError(f"file format version {version} holds a latent-grid image, not a network of the lab (decode it with decode_image)")
     if version not in READABLE_VERSIONS:
         raise InputError(f"file format version {version}; this vnp-image reads versions {', '.join(map(str, IMAGE_VERSIONS))}")
@@ -296,7 +296,7 @@ def decode_field(data: bytes) -> Tuple[ImageField, EncodedImage]:
 
 def decode_image(data: bytes) -> np.ndarray:
     """The decoded image of a ``.vnpi`` file of any version: ``[H, W, C]`` uint8, rendered on the CPU."""
-    if data[: len(MAGIC)] == MAGIC and len(data) > len(MAGIC) and data[len(MAGIC)] == LATENT_FORMAT_VERSION:
+    if data[: len(MAGIC)] == MAGIC and len(data) > len(MAGIC) and data[len(MAGIC)] in LATENT_VERSIONS:
         return decode_latent_image(data)
     model, encoded = decode_field(data)
     return to_uint8(render(model, encoded.height, encoded.width))

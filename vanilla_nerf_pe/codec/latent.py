@@ -16,7 +16,7 @@ the layout that is fastest on a CPU for such narrow layers. This module is the r
 :mod:`~vanilla_nerf_pe.codec.latent_fit`, the file in :mod:`~vanilla_nerf_pe.codec.latent_file`.
 
 Shapes: the image ``[H, W, C]``; latent grid k ``[h_k, w_k]`` with ``h_k = ceil(H / 2^k)``;
-contexts ``[N, T]`` (T = :data:`CONTEXT_OFFSETS`'s length); per-latent ``mu``, ``log_scale``,
+contexts ``[N, T]`` (T: the :class:`CausalContext`'s size); per-latent ``mu``, ``log_scale``,
 ``bits`` ``[N]``.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Literal, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -33,17 +33,55 @@ from torch import Tensor, nn
 from vanilla_nerf_pe.codec.fixed_point import LATENT_LIMIT, TABLE_PRECISION, log_scale_bounds
 from vanilla_nerf_pe.core.errors import InputError
 
-#: The causal neighbourhood of a latent ``(i, j)`` in its grid, as ``(di, dj)``: three to its left in
-#: its row, four in the row above, three two rows above. Every neighbour has a smaller
-#: ``j + 2 i`` than the latent, so the decoder decodes a whole wavefront ``j + 2 i = t`` at once.
-CONTEXT_OFFSETS: Tuple[Tuple[int, int], ...] = (
+@dataclass(frozen=True)
+class CausalContext:
+    """The causal neighbourhood the context model reads, as offsets ``(di, dj)`` from the latent
+    ``(i, j)`` in its own grid: each is above the latent (``di < 0``) or to its left in its row.
+
+    Its :attr:`slope` makes the decoder's wavefronts: every neighbour of ``(i, j)`` has a smaller
+    ``j + slope i``, so a whole wavefront ``j + slope i = t`` decodes at once.
+
+    >>> CausalContext.square(2).offsets[:5], CausalContext.square(2).slope
+    (((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2)), 3)
+    """
+
+    offsets: Tuple[Tuple[int, int], ...]
+
+    @staticmethod
+    def square(rows: int) -> "CausalContext":
+        """C3's context (Kim et al. 2024; ``context_num_rows_cols = (rows, rows)``): ``rows`` rows
+        above, each ``2 rows + 1`` wide and centred, then ``rows`` to the left: 12 neighbours for 2,
+        24 for 3 (Cool-chic's 24 as well)."""
+        above = [(di, dj) for di in range(-rows, 0) for dj in range(-rows, rows + 1)]
+        return CausalContext(tuple(above + [(0, dj) for dj in range(-rows, 0)]))
+
+    @property
+    def size(self) -> int:
+        """T, the context model's inputs."""
+        return len(self.offsets)
+
+    @property
+    def slope(self) -> int:
+        """The least integer ``s`` with ``dj + s di < 0`` for every offset above the latent."""
+        return max([1] + [dj // -di + 1 for di, dj in self.offsets if di < 0])
+
+    @property
+    def padding(self) -> Tuple[int, int, int]:
+        """(rows above, columns left, columns right) a grid is padded with so every neighbour exists."""
+        return (max(-di for di, _ in self.offsets), max([0] + [-dj for _, dj in self.offsets]),
+                max([0] + [dj for _, dj in self.offsets]))
+
+
+#: The 10-neighbour context of version-3 files: three to the left in the latent's row, four in the
+#: row above, three two rows above (slope 2).
+VERSION3_CONTEXT = CausalContext((
     (0, -3), (0, -2), (0, -1),
     (-1, -2), (-1, -1), (-1, 0), (-1, 1),
     (-2, -1), (-2, 0), (-2, 1),
-)
-#: The wavefront slope: latent ``(i, j)`` is decoded at step ``j + WAVEFRONT_SLOPE i``.
-WAVEFRONT_SLOPE = 2
-_PAD_TOP, _PAD_LEFT, _PAD_RIGHT = 2, 3, 1
+))
+#: The neighbourhoods ``--latent.context`` names, in the order a version-4 file numbers them.
+CONTEXTS: Dict[str, CausalContext] = {"ten": VERSION3_CONTEXT, "c3-12": CausalContext.square(2), "c3-24": CausalContext.square(3)}
+ContextName = Literal["ten", "c3-12", "c3-24"]
 
 
 @dataclass
@@ -59,6 +97,10 @@ class LatentConfig:
     synthesis MLP (Cool-chic v2's convolutional synthesis, Leguay et al. 2023)."""
     arm_widths: Tuple[int, ...] = (16,)
     """hidden layers of the auto-regressive context model (ReLU) over the causal neighbours."""
+    context: ContextName = "ten"
+    """the neighbours the context model reads (:data:`CONTEXTS`): "ten" (three to the left, four in the
+    row above, three two rows above; version 3's), "c3-12" or "c3-24" (C3's ``context_num_rows_cols``
+    (2, 2) and (3, 3): 2 or 3 rows above, 5 or 7 wide, and 2 or 3 to the left)."""
     steps: int = 1200
     """full-image Adam steps with uniform noise in place of the rounding (the bulk of the fit)."""
     quantizer: str = "softround"
@@ -94,8 +136,9 @@ class LatentConfig:
     """Adam learning rate of the finest grid's latents in the noise stage (cosine decay to latent_lr /
     100), grid k's ``latent_lr * latent_gain^k``: Adam's steps do not depend on a parameter's scale,
     so this sets how fast the latents can grow (C3's 1e-2 with its gains 2^k)."""
-    ste_lr: float = 1e-3
-    """Adam learning rate of the straight-through stage, latents and networks (cosine decay to ste_lr / 100)."""
+    ste_lr: float = 1e-4
+    """Adam learning rate of the straight-through stage, latents and networks (cosine decay to ste_lr /
+    100; C3's ``ste_init_lr``: 1e-3 undid what the noise stage had reached)."""
     weight_bits: int = 12
     """the largest integer of a quantised network weight is 2^(weight_bits-1) - 1; the step is the
     power of two of least rate + lambda distortion (:mod:`~vanilla_nerf_pe.codec.latent_fit`)."""
@@ -103,6 +146,8 @@ class LatentConfig:
     """seed of the networks' initialisation."""
 
     def check(self) -> None:
+        if self.context not in CONTEXTS:
+            raise InputError(f"--latent.context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
         if not 1 <= self.levels <= 12:
             raise InputError(f"--latent.levels must be in 1..12, got {self.levels}")
         for name, widths in (("synthesis-widths", self.synthesis_widths), ("arm-widths", self.arm_widths)):
@@ -151,12 +196,13 @@ class LatentImage(nn.Module):
     def __init__(self, config: LatentConfig, height: int, width: int, channels: int) -> None:
         super().__init__()
         self.config, self.height, self.width, self.channels = config, height, width, channels
+        self.context = CONTEXTS[config.context]
         self.latents = nn.ParameterList([nn.Parameter(torch.zeros(h, w)) for h, w in grid_shapes(height, width, config.levels)])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.synthesis = mlp(config.levels, config.synthesis_widths, channels)
             self.refine = nn.ModuleList([nn.Conv2d(channels, channels, 3) for _ in range(2 * config.refine_blocks)])
-            self.arm = mlp(len(CONTEXT_OFFSETS), config.arm_widths, 2)
+            self.arm = mlp(self.context.size, config.arm_widths, 2)
         with torch.no_grad():  # start at mid-grey, with a broad latent distribution
             linear_layers(self.synthesis)[-1].bias.fill_(0.5)
             for conv in self.refine[1::2]:  # each block starts as the identity
@@ -225,13 +271,13 @@ def refine(planes: Tensor, convolutions: Sequence[nn.Module]) -> Tensor:
     return x
 
 
-def context_columns(grid: Tensor) -> Tensor:
-    """Each latent's :data:`CONTEXT_OFFSETS` neighbours (0 outside the grid), one row per offset:
-    ``[h, w] -> [T, h w]``."""
+def context_columns(grid: Tensor, context: CausalContext) -> Tensor:
+    """Each latent's ``context`` neighbours (0 outside the grid), one row per offset: ``[h, w] -> [T, h w]``."""
     h, w = grid.shape
-    padded = F.pad(grid[None, None], (_PAD_LEFT, _PAD_RIGHT, _PAD_TOP, 0))[0, 0]
-    views = [padded[_PAD_TOP + di : _PAD_TOP + di + h, _PAD_LEFT + dj : _PAD_LEFT + dj + w] for di, dj in CONTEXT_OFFSETS]
-    return torch.stack(views, dim=0).reshape(len(CONTEXT_OFFSETS), h * w)
+    top, left, right = context.padding
+    padded = F.pad(grid[None, None], (left, right, top, 0))[0, 0]
+    views = [padded[top + di : top + di + h, left + dj : left + dj + w] for di, dj in context.offsets]
+    return torch.stack(views, dim=0).reshape(context.size, h * w)
 
 
 def laplace_bits(y: Tensor, mu: Tensor, log_scale: Tensor) -> Tensor:
@@ -250,15 +296,16 @@ def laplace_bits(y: Tensor, mu: Tensor, log_scale: Tensor) -> Tensor:
     return -torch.log2(p.clamp_min(2.0**-TABLE_PRECISION))
 
 
-def latent_bits(latents: Sequence[Tensor], arm: nn.Sequential) -> Tensor:
+def latent_bits(latents: Sequence[Tensor], arm: nn.Sequential, context: CausalContext) -> Tensor:
     """The bits of every latent under the context model, summed: a scalar (differentiable)."""
-    return latent_bits_each(latents, arm).sum()
+    return latent_bits_each(latents, arm, context).sum()
 
 
-def latent_bits_each(latents: Sequence[Tensor], arm: nn.Sequential) -> Tensor:
-    """The bits of every latent under the context model, the grids' latents concatenated in order
-    (each row-major): ``[N]``. One pass of the model over all grids' :func:`context_columns`."""
-    contexts = torch.cat([context_columns(grid) for grid in latents], dim=1)
+def latent_bits_each(latents: Sequence[Tensor], arm: nn.Sequential, context: CausalContext) -> Tensor:
+    """The bits of every latent under the context model reading ``context``, the grids' latents
+    concatenated in order (each row-major): ``[N]``. One pass of the model over all grids'
+    :func:`context_columns`."""
+    contexts = torch.cat([context_columns(grid, context) for grid in latents], dim=1)
     out = mlp_columns(arm, contexts)
     return laplace_bits(torch.cat([grid.reshape(-1) for grid in latents]), out[0], out[1])
 
@@ -321,14 +368,15 @@ def macs_per_pixel(config: LatentConfig, height: int, width: int, channels: int)
 
     latents = sum(h * w for h, w in grid_shapes(height, width, config.levels))
     return (dense(config.levels, config.synthesis_widths, channels) + 4 * (config.levels - 1) + 18 * channels**2 * config.refine_blocks
-            + dense(len(CONTEXT_OFFSETS), config.arm_widths, 2) * latents / (height * width))
+            + dense(CONTEXTS[config.context].size, config.arm_widths, 2) * latents / (height * width))
 
 
 __all__ = [
-    "CONTEXT_OFFSETS",
+    "CONTEXTS",
+    "CausalContext",
     "LatentConfig",
     "LatentImage",
-    "WAVEFRONT_SLOPE",
+    "VERSION3_CONTEXT",
     "context_columns",
     "grid_shapes",
     "laplace_bits",

@@ -1,15 +1,17 @@
-"""Version 3 of the ``.vnpi`` file: a latent-grid image (:mod:`~vanilla_nerf_pe.codec.latent`).
+"""Versions 3 and 4 of the ``.vnpi`` file: a latent-grid image (:mod:`~vanilla_nerf_pe.codec.latent`).
 
-File format, version 3 (all integers little-endian; ``f16`` an IEEE half float)::
+File format, version 4 (all integers little-endian; ``f16`` an IEEE half float)::
 
     magic            4 bytes   b"VNPI" (as versions 1 and 2)
-    version          u8        3
+    version          u8        4
     channels         u8        1 or 3
     height, width    u16, u16  the image's size in pixels
     levels           u8        K, the latent grids (ceil(H/2^k) x ceil(W/2^k), k = 0..K-1)
     synthesis        u8 n, n u8  the synthesis MLP's hidden widths
     refinement       u8        residual blocks of two 3x3 convolutions after the synthesis MLP
     context model    u8 n, n u8  the auto-regressive model's hidden widths
+    context          u8        the neighbours the context model reads: their index in
+                               :data:`~vanilla_nerf_pe.codec.latent.CONTEXTS` (0 ten, 1 c3-12, 2 c3-24)
     half-width       u8        D: the latent symbols are offsets -D..D from the predicted mean's base
     per tensor       u8 i8 u8 f16  bits (the symbols' range, 2..16), power-of-two step exponent e
                                (step 2^e), entropy family (0 Laplace, 1 Gaussian), entropy scale; one
@@ -22,7 +24,10 @@ File format, version 3 (all integers little-endian; ``f16`` an IEEE half float):
                                Gaussian per tensor, as versions 1 and 2)
     latents          bytes     constriction ANS stream of the latents, in wavefront order
 
-The latents are decoded grid-interleaved along wavefronts ``t = j + 2 i`` (every neighbour of the
+Version 3 is version 4 without the context byte: its context model reads the ten neighbours of
+:data:`~vanilla_nerf_pe.codec.latent.VERSION3_CONTEXT` (``context`` 0).
+
+The latents are decoded grid-interleaved along wavefronts ``t = j + s i`` (every neighbour of the
 context model has a smaller ``t``; :func:`wavefront_order`): for each ``t``, every grid's latents of
 that ``t``, row by row. Each latent's probabilities come from the integer context model and the
 integer CDF tables of :mod:`~vanilla_nerf_pe.codec.fixed_point`, so the decoder sees the encoder's
@@ -45,19 +50,20 @@ from vanilla_nerf_pe.codec.fixed_point import (
     LATENT_LIMIT, IntegerLayer, IntegerMLP, cdf_tables, distribution_indices, integer_mlp, pow2_dequantize, pow2_quantize,
     probability_tables, table_probabilities,
 )
-from vanilla_nerf_pe.codec.latent import CONTEXT_OFFSETS, WAVEFRONT_SLOPE, LatentConfig, LatentImage, grid_shapes, network_tensors
+from vanilla_nerf_pe.codec.latent import CONTEXTS, CausalContext, LatentConfig, LatentImage, grid_shapes, network_tensors
 from vanilla_nerf_pe.codec.file_reader import FileReader
 from vanilla_nerf_pe.core.errors import InputError, VanillaNeRFError
 from vanilla_nerf_pe.core.image_io import to_uint8
 
-LATENT_FORMAT_VERSION = 3
+LATENT_FORMAT_VERSION = 4
+#: The latent-grid versions :func:`decode_latent` reads.
+LATENT_VERSIONS: Tuple[int, ...] = (3, 4)
 _MAGIC = b"VNPI"  # container.MAGIC (a test checks they agree; this module does not import the container)
 _PREFIX = "<4sBBHHB"
 _TENSOR = "<BbBe"
 _TAIL = "<III"
 #: Symbols per call of the ANS encoder (bounds the encoder's probability arrays).
 _ENCODE_CHUNK = 1 << 15
-_PAD_TOP, _PAD_LEFT, _PAD_RIGHT = 2, 3, 1
 
 
 @dataclass
@@ -107,36 +113,41 @@ class WavefrontOrder:
     """per grid ``(offset, h, w, padded width)`` in the buffer."""
     size: int
     """the buffer's length."""
+    top: int
+    """rows of padding above each grid."""
+    left: int
+    """columns of padding left of each grid."""
 
 
-def wavefront_order(shapes: List[Tuple[int, int]]) -> WavefrontOrder:
-    """The coding order of grids of ``shapes``: by wavefront ``t = j + WAVEFRONT_SLOPE i``, then
-    grid, then row; each grid is padded (2 rows above, 3 columns left, 1 right) in one buffer."""
+def wavefront_order(shapes: List[Tuple[int, int]], context: CausalContext) -> WavefrontOrder:
+    """The coding order of grids of ``shapes`` under ``context``: by wavefront ``t = j + s i`` (``s``
+    the context's :attr:`~CausalContext.slope`), then grid, then row; each grid is padded by the
+    context's :attr:`~CausalContext.padding` in one buffer (the rows below need none)."""
+    top, left, right = context.padding
     positions, neighbours, keys, slices = [], [], [], []
     offset = 0
     rows = max(h for h, _ in shapes)
     for k, (h, w) in enumerate(shapes):
-        pw = w + _PAD_LEFT + _PAD_RIGHT
+        pw = w + left + right
         i = np.repeat(np.arange(h), w)
         j = np.tile(np.arange(w), h)
-        position = offset + (i + _PAD_TOP) * pw + j + _PAD_LEFT
+        position = offset + (i + top) * pw + j + left
         positions.append(position)
-        neighbours.append(position[:, None] + np.array([di * pw + dj for di, dj in CONTEXT_OFFSETS])[None, :])
-        keys.append(((j + WAVEFRONT_SLOPE * i) * len(shapes) + k) * rows + i)
+        neighbours.append(position[:, None] + np.array([di * pw + dj for di, dj in context.offsets])[None, :])
+        keys.append(((j + context.slope * i) * len(shapes) + k) * rows + i)
         slices.append((offset, h, w, pw))
-        offset += (h + _PAD_TOP) * pw
+        offset += (h + top) * pw
     key = np.concatenate(keys)
     order = np.argsort(key, kind="stable")
     t = key[order] // (len(shapes) * rows)
     groups = np.concatenate([[0], np.flatnonzero(np.diff(t)) + 1, [t.size]])
-    return WavefrontOrder(np.concatenate(positions)[order], np.concatenate(neighbours)[order], groups, slices, offset)
+    return WavefrontOrder(np.concatenate(positions)[order], np.concatenate(neighbours)[order], groups, slices, offset, top, left)
 
 
-def _grids(buffer: np.ndarray, order: WavefrontOrder) -> List[np.ndarray]:
-    out = []
-    for offset, h, w, pw in order.grid_slices:
-        out.append(buffer[offset : offset + (h + _PAD_TOP) * pw].reshape(h + _PAD_TOP, pw)[_PAD_TOP:, _PAD_LEFT : _PAD_LEFT + w].copy())
-    return out
+def grid_view(buffer: np.ndarray, order: WavefrontOrder, k: int) -> np.ndarray:
+    """Grid k's latents inside ``buffer`` (a view, ``[h_k, w_k]``)."""
+    offset, h, w, pw = order.grid_slices[k]
+    return buffer[offset : offset + (h + order.top) * pw].reshape(h + order.top, pw)[order.top :, order.left : order.left + w]
 
 
 # --------------------------------------------------------------------------
@@ -155,11 +166,12 @@ def _integer_layers(weights: Dict[str, np.ndarray], exponents: Dict[str, int], p
 
 def _architecture(config: LatentConfig) -> bytes:
     return struct.pack(f"<B{len(config.synthesis_widths)}B", len(config.synthesis_widths), *config.synthesis_widths) + \
-        struct.pack("<B", config.refine_blocks) + struct.pack(f"<B{len(config.arm_widths)}B", len(config.arm_widths), *config.arm_widths)
+        struct.pack("<B", config.refine_blocks) + struct.pack(f"<B{len(config.arm_widths)}B", len(config.arm_widths), *config.arm_widths) + \
+        struct.pack("<B", list(CONTEXTS).index(config.context))
 
 
 def encode_latent(model: LatentImage, exponents: Dict[str, int]) -> EncodedLatent:
-    """The version-3 file of ``model``: its latents rounded to integers, its network tensors (already
+    """The version-4 file of ``model``: its latents rounded to integers, its network tensors (already
     on their power-of-two grids) as the integers of ``exponents``' steps."""
     H, W, C = model.height, model.width, model.channels
     if not (1 <= H < 2**16 and 1 <= W < 2**16):
@@ -172,12 +184,11 @@ def encode_latent(model: LatentImage, exponents: Dict[str, int]) -> EncodedLaten
     weight_payload, models = encode_symbols([q.reshape(-1) for q in weights.values()], bits, "ans")
 
     shapes = grid_shapes(H, W, model.config.levels)
-    order = wavefront_order(shapes)
+    order = wavefront_order(shapes, model.context)
     buffer = np.zeros(order.size, dtype=np.int64)
     grids = [torch.round(g.detach().clamp(-LATENT_LIMIT, LATENT_LIMIT)).long().numpy() for g in model.latents]
-    for (offset, h, w, pw), grid in zip(order.grid_slices, grids):
-        view = buffer[offset : offset + (h + _PAD_TOP) * pw].reshape(h + _PAD_TOP, pw)
-        view[_PAD_TOP:, _PAD_LEFT : _PAD_LEFT + w] = grid
+    for k, grid in enumerate(grids):
+        grid_view(buffer, order, k)[...] = grid
     base, r, s = distribution_indices(integer_mlp(buffer[order.neighbours], _integer_layers(weights, exponents, "arm")))
     offsets = buffer[order.positions] - base
     half_width = max(1, int(np.abs(offsets).max(initial=0)))
@@ -219,25 +230,31 @@ def _tensor_shapes(config: LatentConfig, channels: int) -> List[Tuple[int, ...]]
         return [shape for a, b in zip(dims, dims[1:]) for shape in ((b, a), (b,))]
 
     refine = [(channels, channels, 3, 3), (channels,)] * (2 * config.refine_blocks)
-    return dense(config.levels, config.synthesis_widths, channels) + refine + dense(len(CONTEXT_OFFSETS), config.arm_widths, 2)
+    return dense(config.levels, config.synthesis_widths, channels) + refine + dense(CONTEXTS[config.context].size, config.arm_widths, 2)
 
 
 def decode_latent(data: bytes) -> Tuple[LatentImage, EncodedLatent]:
-    """The :class:`LatentImage` of a version-3 file (eval mode, CPU, its latents the decoded integers)
+    """The :class:`LatentImage` of a version-3 or 4 file (eval mode, CPU, its latents the decoded integers)
     and what was read. A truncated, corrupt or foreign file is a one-line :class:`InputError`."""
     if data[: len(_MAGIC)] != _MAGIC:
         raise InputError("not a vnp-image compressed file (wrong magic bytes)")
     reader = FileReader(data)
     _, version, C, H, W, levels = reader.take(_PREFIX)
-    if version != LATENT_FORMAT_VERSION:
+    if version not in LATENT_VERSIONS:
         raise InputError(f"file format version {version} is not a latent-grid file")
     (n,) = reader.take("<B")
     synthesis = reader.take(f"<{n}B")
     (refine_blocks,) = reader.take("<B")
     (n,) = reader.take("<B")
     arm = reader.take(f"<{n}B")
+    architecture = dict(levels=levels, synthesis_widths=tuple(synthesis), refine_blocks=refine_blocks, arm_widths=tuple(arm))
+    context = 0
+    if version > 3:
+        (context,) = reader.take("<B")
+    if context >= len(CONTEXTS):
+        raise InputError(f"corrupt header (context {context} of {len(CONTEXTS)})")
+    config = LatentConfig(**architecture, context=list(CONTEXTS)[context])
     (half_width,) = reader.take("<B")
-    config = LatentConfig(levels=levels, synthesis_widths=tuple(synthesis), refine_blocks=refine_blocks, arm_widths=tuple(arm))
     shapes = _tensor_shapes(config, C)
     entries = [reader.take(_TENSOR) for _ in shapes]
     weight_length, latent_length = reader.take("<II")
@@ -271,7 +288,7 @@ def decode_latent(data: bytes) -> Tuple[LatentImage, EncodedLatent]:
 
     import constriction
 
-    order = wavefront_order(grid_shapes(H, W, levels))
+    order = wavefront_order(grid_shapes(H, W, levels), model.context)
     context_model = IntegerMLP(_integer_layers(weights, exponents, "arm"))
     tables = probability_tables(cdf_tables(half_width))
     buffer = np.zeros(order.size, dtype=np.int64)
@@ -283,7 +300,7 @@ def decode_latent(data: bytes) -> Tuple[LatentImage, EncodedLatent]:
         base, r, s = distribution_indices(context_model(buffer[order.neighbours[chunk]]))
         decoded = coder.decode(family, table_probabilities(tables, r, s))
         buffer[order.positions[chunk]] = np.minimum(np.maximum(decoded - half_width + base, -LATENT_LIMIT), LATENT_LIMIT)
-    grids = _grids(buffer, order)
+    grids = [grid_view(buffer, order, k).copy() for k in range(levels)]
     with torch.no_grad():
         for parameter, grid in zip(model.latents, grids):
             parameter.copy_(torch.from_numpy(grid).float())
@@ -300,10 +317,10 @@ def render_latent(model: LatentImage) -> torch.Tensor:
 
 
 def decode_latent_image(data: bytes) -> np.ndarray:
-    """The decoded image of a version-3 file: ``[H, W, C]`` uint8."""
+    """The decoded image of a version-3 or 4 file: ``[H, W, C]`` uint8."""
     model, _ = decode_latent(data)
     return to_uint8(render_latent(model))
 
 
-__all__ = ["EncodedLatent", "LATENT_FORMAT_VERSION", "WavefrontOrder", "decode_latent", "decode_latent_image", "encode_latent",
-           "render_latent", "wavefront_order"]
+__all__ = ["EncodedLatent", "LATENT_FORMAT_VERSION", "LATENT_VERSIONS", "WavefrontOrder", "decode_latent", "decode_latent_image", "encode_latent",
+           "grid_view", "render_latent", "wavefront_order"]
