@@ -13,7 +13,7 @@ With a target rate instead of a lambda: a few short fits (:func:`search_lambda`)
 the target (log rate linear in log lambda, the secant method; C3 and Cool-chic instead sweep lambda
 over whole fits), then during the fit a damped multiplicative controller on the rate of the rounded
 latents moves lambda within a factor :data:`LAMBDA_RANGE` of it, until :data:`LAMBDA_FREEZE` of the
-steps.
+noise stage.
 The networks are quantised after the fit with power-of-two steps (:mod:`~vanilla_nerf_pe.codec.fixed_point`),
 each network's precision chosen for least ``MSE + lambda bpp`` (Cool-chic's post-training
 quantisation of its MLPs).
@@ -50,8 +50,8 @@ RATE_SLOPE = -0.5
 #: log(rate of the rounded latents / target rate).
 LAMBDA_GAIN = 0.1
 LAMBDA_EVERY = 10
-#: The controller runs from this fraction of all steps until LAMBDA_FREEZE of them (the last steps
-#: settle at a fixed lambda).
+#: The controller runs from this fraction of the noise stage's steps until LAMBDA_FREEZE of them (the
+#: last ones and the straight-through stage settle at a fixed lambda).
 LAMBDA_WARMUP = 0.05
 LAMBDA_FREEZE = 0.9
 #: Bits per network weight the rate target sets aside for the networks (before they are quantised).
@@ -141,7 +141,7 @@ def _choose_network_bits(model: LatentImage, target: Tensor, rate_lambda: float,
                 for name in mine:
                     tensors[name].copy_(saved[name])
                 trial = quantize_network(tensors, prefix, bits)
-                rate = weight_payload_bits(tensors, trial) + (float(latent_bits(latents, model.arm)) if prefix == "arm" else 0.0)
+                rate = weight_payload_bits(tensors, trial) + (float(latent_bits(latents, model.arm, model.context)) if prefix == "arm" else 0.0)
                 loss = (float(_mse(model, latents, target)) if prefix == "synthesis" else 0.0) + rate_lambda * rate / (H * W)
             if best is None or loss < best[0]:
                 best = (loss, bits)
@@ -174,7 +174,15 @@ def rounded_latent_rate(model: LatentImage) -> float:
     """Bits per pixel of the model's rounded latents under its context model (what the file's
     latents cost, to the ANS coder's overhead)."""
     with torch.no_grad():
-        return float(latent_bits(quantize_latents(model.latents, "hard"), model.arm)) / (model.height * model.width)
+        return float(latent_bits(quantize_latents(model.latents, "hard"), model.arm, model.context)) / (model.height * model.width)
+
+
+def rounded_loss(model: LatentImage, target: Tensor, rate_lambda: float) -> float:
+    """``MSE + lambda bpp`` of the model's rounded latents (through its networks as they are) on
+    ``target`` planes ``[1, C, H, W]``: the straight-through stage's loss."""
+    with torch.no_grad():
+        latents = quantize_latents(model.latents, "hard")
+        return float(_mse(model, latents, target) + rate_lambda * latent_bits(latents, model.arm, model.context) / target[0, 0].numel())
 
 
 def secant_lambda(tries: List[Tuple[float, float]], target: float, slope: float = RATE_SLOPE) -> float:
@@ -211,7 +219,10 @@ def train_latent_image(model: LatentImage, target: Tensor, config: LatentConfig,
                        callback: Optional[FitCallback] = None, eval_every: int = 100) -> float:
     """Train ``model`` in place on ``target`` planes ``[1, C, H, W]`` for ``MSE + lambda bpp`` (the
     schedule of the module's docstring); with ``latent_target`` (bpp of the latents) lambda is
-    adapted towards it within :data:`LAMBDA_RANGE` of ``rate_lambda``. Returns the last lambda."""
+    adapted towards it within :data:`LAMBDA_RANGE` of ``rate_lambda`` during the noise stage. The
+    straight-through stage's loss is the rounded latents' (what the file holds, through the float
+    networks), and the model ends at its least (C3's reset to the best parameters). Returns the last
+    lambda."""
     H, W = target.shape[-2:]
     start_lambda = rate_lambda
     generator = torch.Generator().manual_seed(config.seed)
@@ -225,6 +236,7 @@ def train_latent_image(model: LatentImage, target: Tensor, config: LatentConfig,
         optimizer = torch.optim.Adam([*({"params": [g], "lr": latent_lr * gain} for g, gain in zip(model.latents, gains)),
                                       {"params": networks, "lr": lr}])
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(i / steps, 1.0))))
+        best = (math.inf, None)
         for i in range(steps):
             step += 1
             optimizer.zero_grad(set_to_none=True)
@@ -234,14 +246,16 @@ def train_latent_image(model: LatentImage, target: Tensor, config: LatentConfig,
             latents = quantize_latents(model.latents, stage, generator, temperature, noise_a)
             seen = quantize_latents(model.latents, "ste") if stage != "ste" and config.mixed_quantization else latents
             mse = _mse(model, seen, target)
-            bits = latent_bits(latents, model.arm)
+            bits = latent_bits(latents, model.arm, model.context)
             loss = mse + rate_lambda * bits / (H * W)
+            if stage == "ste" and float(loss.detach()) < best[0]:  # the loss of the parameters as they are, before this step
+                best = (float(loss.detach()), {name: t.detach().clone() for name, t in model.state_dict().items()})
             loss.backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             scheduler.step()
-            if latent_target is not None and step % LAMBDA_EVERY == 0 and LAMBDA_WARMUP * total <= step < LAMBDA_FREEZE * total:
+            if latent_target is not None and stage != "ste" and step % LAMBDA_EVERY == 0 and LAMBDA_WARMUP * steps <= i < LAMBDA_FREEZE * steps:
                 # the rate of what the file will hold, not of the noisy latents
                 rate_lambda *= math.exp(LAMBDA_GAIN * math.log(max(rounded_latent_rate(model), 1e-6) / latent_target))
                 rate_lambda = min(max(rate_lambda, start_lambda / LAMBDA_RANGE), start_lambda * LAMBDA_RANGE)
@@ -251,6 +265,8 @@ def train_latent_image(model: LatentImage, target: Tensor, config: LatentConfig,
                     score = _psnr(float(((model.decode_planes(quantize_latents(model.latents, "hard")).clamp(0, 1) - target) ** 2).mean()))
             if callback is not None:
                 callback(step, float(loss.detach()), score)
+        if best[1] is not None and rounded_loss(model, target, rate_lambda) > best[0]:
+            model.load_state_dict(best[1])
     return rate_lambda
 
 
@@ -291,6 +307,7 @@ __all__ = [
     "latent_rate_target",
     "quantize_network",
     "rounded_latent_rate",
+    "rounded_loss",
     "search_lambda",
     "secant_lambda",
     "train_latent_image",
