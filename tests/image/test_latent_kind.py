@@ -109,10 +109,11 @@ def test_bad_latent_options_are_one_line_errors(tmp_path, capsys):
     assert "--latent.bpp" in fit("--latent.bpp", "0")
     assert "--latent.rate-lambda" in fit("--latent.rate-lambda", "-1")
     assert "--latent.levels" in fit("--latent.levels", "0")
-    assert "too low" in fit("--latent.bpp", "0.05")
+    assert "--latent.bpp 0.05 is too low" in fit("--latent.bpp", "0.05")
     # checked before the first (long) fit: no network of the comparison has run
-    err = _one_line_exit_2(["compare", "--kinds", "pe", "latent", "--holdout", "--size", "32", "--output", str(tmp_path / "out"), *TINY_NETWORK], capsys)
-    assert "--holdout" in err
+    compare = ["compare", "--kinds", "pe", "latent", "--size", "32", "--output", str(tmp_path / "out"), *TINY_NETWORK, *TINY_LATENT]
+    assert "--holdout" in _one_line_exit_2([*compare, "--holdout"], capsys)
+    assert "--latent.bpp 0.05 is too low" in _one_line_exit_2([*compare, "--latent.bpp", "0.05"], capsys)
     assert not (tmp_path / "out" / "reconstruction_pe.png").exists()
 
 

@@ -26,8 +26,9 @@ from torch import Tensor
 
 from vanilla_nerf_pe.codec.baselines import compression_line, compression_report, reference_codecs, reference_line
 from vanilla_nerf_pe.codec.compress import COMPRESS_KINDS, CompressConfig, CompressResult, compress_latent
-from vanilla_nerf_pe.codec.latent import LatentConfig
+from vanilla_nerf_pe.codec.latent import LatentConfig, LatentImage
 from vanilla_nerf_pe.codec.latent_file import decode_latent, render_latent
+from vanilla_nerf_pe.codec.latent_fit import latent_rate_target
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.image_io import to_uint8
 from vanilla_nerf_pe.image.field import ImageFieldConfig
@@ -64,9 +65,10 @@ class LatentKindConfig(LatentConfig):
     its bytes and bits per pixel (metrics.json's ``compression``), not a float field's. Its own
     schedule (--latent.steps, --latent.ste-steps), not --steps."""
 
-    bpp: float = CompressConfig.bpp
+    bpp: float = 1.0
     """target bits per pixel of the whole file: lambda searched and adapted to land there (as
-    ``compress --bpp``)."""
+    ``compress --bpp``). Higher than compress's default: on the lab's small default image the
+    networks alone take most of that."""
     rate_lambda: Optional[float] = None
     """lambda of MSE + lambda bpp, fixed instead (then --latent.bpp is not aimed at; as ``compress --lambda``)."""
 
@@ -117,11 +119,17 @@ class LatentLabKind(LabKind):
     def __init__(self, config: LatentKindConfig) -> None:
         self.config = config
 
-    def check(self, args: ImageInput) -> None:
-        self.config.check()
+    def check(self, args: ImageInput, image: Tensor) -> None:
+        config = self.config
+        config.check()
         if args.holdout:
             raise InputError("--holdout: the latent kind is a codec fitted to every pixel, not a field to score between them; "
                              "leave latent out of --kinds or drop --holdout")
+        if config.rate_lambda is None:  # a rate the networks alone exceed fails here, not after the other kinds' fits
+            try:
+                latent_rate_target(LatentImage(config, *image.shape), config.bpp)
+            except InputError as exc:  # the codec names compress's option
+                raise InputError(str(exc).replace("--bpp", "--latent.bpp")) from None
 
     def fit(self, image: Tensor, args: ImageInput, progress: Optional[ProgressFactory] = None, log: Log = lambda line: None) -> LabFit:
         config = self.config

@@ -141,8 +141,8 @@ class LabKind(ABC):
 
     name: str
 
-    def check(self, args: ImageInput) -> None:
-        """An :class:`InputError` for options it cannot run with, before any (long) fit."""
+    def check(self, args: ImageInput, image: Tensor) -> None:
+        """An :class:`InputError` for options it cannot run with on ``image``, before any (long) fit."""
 
     @abstractmethod
     def fit(self, image: Tensor, args: ImageInput, progress: Optional[ProgressFactory] = None, log: Log = lambda line: None) -> LabFit:
@@ -175,7 +175,7 @@ class NetworkLabKind(LabKind):
     def __init__(self, config: ImageFieldConfig, compression: Optional[Compression] = None) -> None:
         self.config, self.compression, self.name = config, compression, config.kind
 
-    def check(self, args: ImageInput) -> None:
+    def check(self, args: ImageInput, image: Tensor) -> None:
         self.config.check()
 
     def fit(self, image: Tensor, args: ImageInput, progress: Optional[ProgressFactory] = None, log: Log = lambda line: None) -> LabFit:
@@ -213,8 +213,8 @@ def fit_one(args: ImageInput, kind: LabKind, output: Optional[Path] = None, prog
     """``vnp-image fit``: ``kind`` fitted to ``args``' image; with ``output``, ``reconstruction.png``,
     ``metrics.json`` and the kind's own files (a network's ``model.pt`` and ``config.json``) written
     there. Returns the fit and the names written."""
-    kind.check(args)
     image, source = load_input(args)
+    kind.check(args, image)
     if output is not None:
         make_output_dir(output)  # before the fit: a bad path fails at once
     fitted = kind.fit(image, args, progress, log)
@@ -237,9 +237,9 @@ def compare_kinds(args: CompareOptions, kinds: Optional[Sequence[LabKind]] = Non
     kinds = list(kinds) if kinds is not None else [network_kind(name, args.field) for name in args.kinds]
     if not kinds:
         raise InputError("--kinds needs at least one kind")
-    for kind in kinds:
-        kind.check(args)
     image, source = load_input(args)
+    for kind in kinds:
+        kind.check(args, image)
     out = args.output
     make_output_dir(out)
     fits: Dict[str, LabFit] = {}
