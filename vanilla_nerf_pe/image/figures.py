@@ -75,7 +75,7 @@ def save_speed_and_size(path: Path, results: Dict[str, dict], sizes: Dict[str, f
     ax_time.set_xlabel("seconds of fitting")
     ax_time.set_ylabel("PSNR (dB)")
     ax_size.set_xscale("log")
-    ax_size.set_xlabel("stored size: float16 weights or the file (bits per pixel; parameters in brackets)")
+    ax_size.set_xlabel("stored size, bits per pixel (parameters in brackets)")
     ax_size.set_ylabel("final PSNR (dB)")
     for ax in (ax_time, ax_size):
         ax.grid(alpha=0.3)
