@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.image.test_image_field import _one_line_exit_2
 from vanilla_nerf_pe.cli.image import CompareCommand
 from vanilla_nerf_pe.cli.image import main as image_main
 from vanilla_nerf_pe.codec.lab_kinds import LAB_KINDS, LATENT_FILE
@@ -91,15 +92,6 @@ def test_compare_shows_latent_beside_the_networks(photo, tmp_path, monkeypatch):
     assert (latent["compression"]["target_bpp"], latent["compression"]["rate_lambda"]) == (8.0, None)
     assert latent["compression"]["file_bytes"] > 0 and latent["num_parameters"] > 0 and len(latent["psnr_history"]) >= 2
     assert results["pe"]["compression"]["model_bytes_float16"] > 0  # the networks are still measured as before
-
-
-def _one_line_exit_2(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as info:
-        image_main(argv)
-    err = capsys.readouterr().err.strip()
-    assert info.value.code == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err and err.startswith("vnp-image: error:"), err
-    return err
 
 
 def test_bad_latent_options_are_one_line_errors(tmp_path, capsys):
