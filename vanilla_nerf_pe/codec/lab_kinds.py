@@ -19,7 +19,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Literal, Optional
+from typing import List, Literal, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -67,8 +67,8 @@ class LatentKindConfig(LatentConfig):
 
     bpp: float = 1.0
     """target bits per pixel of the whole file: lambda searched and adapted to land there (as
-    ``compress --bpp``). Higher than compress's default: on the lab's small default image the
-    networks alone take most of that."""
+    ``compress --bpp``). Higher than compress's default, which the default networks alone exceed on
+    the lab's 128x128 default image."""
     rate_lambda: Optional[float] = None
     """lambda of MSE + lambda bpp, fixed instead (then --latent.bpp is not aimed at; as ``compress --lambda``)."""
 
@@ -133,7 +133,7 @@ class LatentLabKind(LabKind):
 
     def fit(self, image: Tensor, args: ImageInput, progress: Optional[ProgressFactory] = None, log: Log = lambda line: None) -> LabFit:
         config = self.config
-        history: List = []
+        history: List[Tuple[int, float]] = []
         codec = CompressConfig(kind="latent", bpp=config.bpp, rate_lambda=config.rate_lambda, latent=config)
         result = compress_latent(image, codec, progress=recording(progress, history))
         data = result.encoded.data
