@@ -5,17 +5,19 @@ Subcommands (``vnp-image SUBCOMMAND --help`` lists every option):
 * ``fit [IMAGE]``: fit one network kind (default image: scikit-image's astronaut at 128x128);
   with ``--output DIR`` write ``reconstruction.png``, ``metrics.json``, ``model.pt`` (the state
   dict) and ``config.json`` (the :class:`~vanilla_nerf_pe.image.field.ImageFieldConfig`, the
-  channel count and the image size);
+  channel count and the image size); ``--kind latent`` is the latent-grid codec at one operating
+  point (``--latent.*``, :mod:`vanilla_nerf_pe.codec.lab_kinds`), its file ``latent.vnpi`` in
+  place of the model;
 * ``render MODEL_DIR``: reload a ``fit --output`` directory (of any version) and render it at any
   ``--height`` / ``--width`` (the field is continuous);
 * ``compare [IMAGE]``: fit every kind (``--kinds``, default all of
-  :data:`~vanilla_nerf_pe.core.network.NETWORK_KINDS`) with the same MLP size, steps and seed;
-  write one reconstruction per kind, ``comparison.png`` (original + fits, PSNR in the titles),
-  ``psnr_curves.png``, ``speed_and_size.png`` (PSNR against seconds and against the model's size)
-  and ``metrics.json`` (PSNR, SSIM, seconds, parameters); when ``siren`` is
-  among them, also the fitted SIREN's gradient norm and Laplacian (autograd, SIREN paper fig. 1):
-  ``siren_gradient.png``, ``siren_laplacian.png`` and ``siren_derivatives.png`` (top: the
-  ground truth by finite differences, bottom: the SIREN);
+  :data:`~vanilla_nerf_pe.core.network.NETWORK_KINDS`, and ``latent`` when named: its decoded file)
+  with the same MLP size, steps and seed; write one reconstruction per kind, ``comparison.png``
+  (original + fits, PSNR in the titles), ``psnr_curves.png``, ``speed_and_size.png`` (PSNR against
+  seconds and against the stored size) and ``metrics.json`` (PSNR, SSIM, seconds, parameters); when
+  ``siren`` is among them, also the fitted SIREN's gradient norm and Laplacian (autograd, SIREN
+  paper fig. 1): ``siren_gradient.png``, ``siren_laplacian.png`` and ``siren_derivatives.png``
+  (top: the ground truth by finite differences, bottom: the SIREN);
 * ``experiment CONFIG``: ``compare`` with the settings of a YAML file (``configs/image/*.yaml``:
   the seed experiments), written to ``--output`` (default ``outputs/image/<config name>``);
 * ``compress IMAGE OUT --bpp B``: fit a network sized for B bits per pixel, fine-tune it for
@@ -53,28 +55,28 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Literal, Optional, Tuple
+from typing import Literal, Optional, Tuple
 
 import torch
 import tyro
 from typing_extensions import Annotated
 
 from vanilla_nerf_pe.codec import rd
-from vanilla_nerf_pe.codec.baselines import compression_line, compression_report
 from vanilla_nerf_pe.codec.compress import CompressConfig, compress_image, compress_to_psnr
 from vanilla_nerf_pe.codec.container import decode_image, read_file
+from vanilla_nerf_pe.codec.lab_kinds import LAB_KINDS, LabFieldConfig, LabKindName, LatentKindConfig, lab_kind
 from vanilla_nerf_pe.codec.latent import LatentConfig, macs_per_pixel
 from vanilla_nerf_pe.codec.latent_file import EncodedLatent
 from vanilla_nerf_pe.core.errors import InputError, QualityBelowThreshold, run_cli
 from vanilla_nerf_pe.core.image_io import load_image, save_image
-from vanilla_nerf_pe.core.network import NetworkKind
+from vanilla_nerf_pe.core.network import NETWORK_KINDS, NetworkKind
 from vanilla_nerf_pe.image.experiment import load_experiment
 from vanilla_nerf_pe.image.field import ImageFieldConfig, load_field
 from vanilla_nerf_pe.image.fit import render, resolve_device
 from vanilla_nerf_pe.image.outputs import make_output_dir, write_json, writing
 from vanilla_nerf_pe.image.photographs import load_photograph, shipped_photographs
 from vanilla_nerf_pe.image.progress import progress_bars
-from vanilla_nerf_pe.image.runs import CompareOptions, ImageInput, compare_kinds, fit_image, fit_summary, holdout_config, load_input, write_fit
+from vanilla_nerf_pe.image.runs import CompareOptions, ImageInput, LabFit, compare_kinds, fit_one
 from vanilla_nerf_pe.image.table1 import TABLE1_METHODS, Table1Config, check_methods, run_table1, table1_images, table1_markdown
 
 PROG = "vnp-image"
@@ -95,10 +97,13 @@ class FitCommand(ImageInput):
     image: ImageArgument = None
     """image file to fit (PNG, JPEG, ...); default: the built-in --default image."""
     output: Optional[Path] = None
-    """directory for reconstruction.png, metrics.json, model.pt and config.json; default: print only."""
+    """directory for reconstruction.png, metrics.json, model.pt and config.json (latent: latent.vnpi); default: print only."""
     quiet: bool = False
     """no progress bar (for scripts)."""
-    field: Annotated[ImageFieldConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=ImageFieldConfig)
+    field: Annotated[LabFieldConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=LabFieldConfig)
+    latent: LatentKindConfig = dataclasses.field(default_factory=LatentKindConfig)
+    """--kind latent: the latent codec at --latent.bpp (or --latent.rate-lambda), compared as its decoded file (PSNR beside
+    its bytes); its grids, networks and own steps (--latent.steps, --latent.ste-steps: --steps is the networks')."""
 
 
 @dataclass
@@ -119,11 +124,16 @@ class RenderCommand:
 class CompareCommand(CompareOptions):
     """Fit every network kind at the same MLP size and steps; write images, curves and metrics."""
 
+    kinds: Tuple[LabKindName, ...] = NETWORK_KINDS  # type: ignore[assignment]
+    """kinds to fit, in this order: coordinate networks, and latent: the latent codec's decoded file at one operating point."""
     image: ImageArgument = None
     """image file to fit (PNG, JPEG, ...); default: the built-in --default image."""
     quiet: bool = False
     """no progress bar (for scripts)."""
     field: Annotated[CompareFieldConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=CompareFieldConfig)
+    latent: LatentKindConfig = dataclasses.field(default_factory=LatentKindConfig)
+    """--kinds latent: the latent codec at --latent.bpp (or --latent.rate-lambda), compared as its decoded file (PSNR beside
+    its bytes); its grids, networks and own steps (--latent.steps, --latent.ste-steps: --steps is the networks')."""
 
 
 @dataclass
@@ -228,7 +238,7 @@ class ExperimentCommand:
     """Run `compare` with the settings of a YAML file (the seed experiments in configs/image/)."""
 
     config: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="CONFIG")]
-    """YAML file: the options of `compare` as keys (image, default, size, holdout, kinds, field: {...})."""
+    """YAML file: the options of `compare` as keys (image, default, size, holdout, kinds, field: {...}, latent: {...})."""
     output: Optional[Path] = None
     """directory to write to; default: outputs/image/<config file name without .yaml>."""
     quiet: bool = False
@@ -244,23 +254,19 @@ def say(line: str) -> None:
     print(f"{PROG}: {line}", flush=True)
 
 
+def report_fit(kind: str, fitted: LabFit) -> None:
+    metrics = fitted.metrics
+    say(f"{kind}: PSNR {metrics['psnr']:.2f} dB ({metrics['psnr_pixels']} pixels), SSIM {metrics['ssim']:.3f}, "
+        f"{metrics['num_parameters']} parameters, {metrics['seconds']:.1f} s")
+    for line in fitted.lines:
+        say(line)
+
+
 def run_fit(args: FitCommand) -> None:
-    config = args.field
-    config.check()
-    image, source = load_input(args)
-    if args.output is not None:
-        make_output_dir(args.output)  # before the fit: a bad path fails at once
-    config, line = holdout_config(image, config, args)
-    if line is not None:
-        say(f"holdout bandwidth: {line}")
     with progress_bars(args.quiet) as progress:
-        result = fit_image(image, config, args, progress)
-    metrics, recon = fit_summary(result, image, source, config, args.holdout, measure=compression_report)
-    say(f"{config.kind}: PSNR {metrics['psnr']:.2f} dB ({metrics['psnr_pixels']} pixels), "
-        f"SSIM {metrics['ssim']:.3f}, {result.num_parameters} parameters, {result.seconds:.1f} s")
-    say(compression_line(config.kind, metrics["compression"]))
-    if args.output is not None:
-        written = write_fit(args.output, result, metrics, recon)
+        fitted, written = fit_one(args, lab_kind(args.field.kind, args.field, args.latent), args.output, progress, log=say)
+    report_fit(args.field.kind, fitted)
+    if written:
         say(f"wrote {', '.join(written)} to {args.output}")
 
 
@@ -276,17 +282,14 @@ def run_render(args: RenderCommand) -> None:
 
 
 def run_compare(args: CompareCommand) -> None:
-    def on_result(kind: str, metrics: Dict) -> None:
-        say(f"{kind}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, {metrics['num_parameters']} parameters, {metrics['seconds']:.1f} s")
-        say(compression_line(kind, metrics["compression"]))
-
+    kinds = [lab_kind(name, args.field, args.latent) for name in args.kinds]
     with progress_bars(args.quiet) as progress:
-        written = compare_kinds(args, progress, measure=compression_report, log=say, on_result=on_result)
+        written = compare_kinds(args, kinds, progress, log=say, on_result=report_fit)
     say(f"wrote {', '.join(written)}, metrics.json and {len(args.kinds)} reconstructions to {args.output}")
 
 
 def run_experiment(args: ExperimentCommand) -> None:
-    command = load_experiment(args.config, args.output, options=CompareCommand)
+    command = load_experiment(args.config, args.output, options=CompareCommand, kinds=LAB_KINDS)
     command.quiet = args.quiet
     say(f"experiment {args.config} -> {command.output}")
     run_compare(command)

@@ -76,6 +76,39 @@ def baseline_codecs() -> Dict[str, Tuple[Callable, Callable, Sequence[float]]]:
     }
 
 
+def reference_codecs(original: np.ndarray, psnr: float) -> dict:
+    """What the classic codecs need for the ``[H, W, C]`` uint8 ``original`` at ``psnr`` dB: its raw
+    and lossless PNG sizes, and the smallest JPEG (Pillow, qualities 1..100) whose PSNR is at least
+    ``psnr`` (``jpeg_*`` None when even quality 100 is below it)."""
+    pixels = original.shape[0] * original.shape[1]
+    png_bytes = len(pillow_encode(original, "PNG", optimize=True))
+    best = None
+    for quality in range(1, 101):
+        data = pillow_encode(original, "JPEG", quality=quality)
+        size, score = len(data), psnr_uint8(pillow_decode(data).reshape(original.shape), original)
+        if score >= psnr and (best is None or size < best[1]):
+            best = (quality, size, score)
+    return {
+        "raw_bytes": int(original.size),
+        "png_bytes": png_bytes,
+        "png_bpp": 8.0 * png_bytes / pixels,
+        "jpeg_quality": best[0] if best else None,
+        "jpeg_bytes": best[1] if best else None,
+        "jpeg_bpp": 8.0 * best[1] / pixels if best else None,
+        "jpeg_psnr": best[2] if best else None,
+    }
+
+
+def reference_line(report: Dict) -> str:
+    """:func:`reference_codecs`' entries of ``report`` in words: the JPEG of the same PSNR, the lossless PNG."""
+    jpeg = (
+        f"JPEG at the same PSNR {report['jpeg_bytes']} B ({report['jpeg_bpp']:.2f} bpp, quality {report['jpeg_quality']})"
+        if report["jpeg_bytes"] is not None
+        else "no JPEG reaches that PSNR"
+    )
+    return f"{jpeg}; lossless PNG {report['png_bytes']} B ({report['png_bpp']:.2f} bpp)"
+
+
 def compression_report(model: ImageField, image: Tensor) -> dict:
     """The fitted field as a compressed image, against PNG and JPEG of the original.
 
@@ -83,9 +116,8 @@ def compression_report(model: ImageField, image: Tensor) -> dict:
     de-standardisation): ``model_bytes_float32`` = 4 bytes per number, ``model_bytes_float16``
     with every number rounded to float16 (``psnr_float16`` is measured with those rounded
     weights). Bits per pixel = 8 * bytes / (H W). ``psnr`` is the field rendered at the image's
-    size and quantised to 8 bits, as a decoder would show it. PNG is lossless (the original's size);
-    JPEG (Pillow, qualities 1..100) is the smallest file whose PSNR is at least the field's, or
-    None when even quality 100 is below it.
+    size and quantised to 8 bits, as a decoder would show it. PNG and JPEG: :func:`reference_codecs`
+    at that PSNR.
 
     Args:
         model: a fitted :class:`~vanilla_nerf_pe.image.field.ImageField`.
@@ -107,38 +139,20 @@ def compression_report(model: ImageField, image: Tensor) -> dict:
         "model_bytes_float16": 2 * numbers,
         "model_bpp_float16": 16.0 * numbers / pixels,
         "psnr_float16": psnr_uint8(to_uint8(render(half.eval(), H, W)), original),
-        "raw_bytes": int(original.size),
     }
-    png_bytes = len(pillow_encode(original, "PNG", optimize=True))
-    report.update(png_bytes=png_bytes, png_bpp=8.0 * png_bytes / pixels)
-    best = None
-    for quality in range(1, 101):
-        data = pillow_encode(original, "JPEG", quality=quality)
-        size, score = len(data), psnr_uint8(pillow_decode(data).reshape(original.shape), original)
-        if score >= report["psnr"] and (best is None or size < best[1]):
-            best = (quality, size, score)
-    report.update(
-        jpeg_quality=best[0] if best else None,
-        jpeg_bytes=best[1] if best else None,
-        jpeg_bpp=8.0 * best[1] / pixels if best else None,
-        jpeg_psnr=best[2] if best else None,
-    )
+    report.update(reference_codecs(original, report["psnr"]))
     return report
 
 
 def compression_line(kind: str, report: Dict) -> str:
     """One line of :func:`compression_report`'s ``report`` of a ``kind`` field: its float16 and
     float32 sizes, the JPEG of the same PSNR, the lossless PNG."""
-    jpeg = (
-        f"JPEG at the same PSNR {report['jpeg_bytes']} B ({report['jpeg_bpp']:.2f} bpp, quality {report['jpeg_quality']})"
-        if report["jpeg_bytes"] is not None
-        else "no JPEG reaches that PSNR"
-    )
     return (
         f"{kind}: as a compressed image: {report['model_bytes_float16']} B in float16 ({report['model_bpp_float16']:.2f} bpp, "
         f"{report['psnr_float16']:.2f} dB), {report['model_bytes_float32']} B in float32 ({report['psnr']:.2f} dB); "
-        f"{jpeg}; lossless PNG {report['png_bytes']} B ({report['png_bpp']:.2f} bpp)"
+        f"{reference_line(report)}"
     )
 
 
-__all__ = ["baseline_codecs", "compression_report", "compression_line", "pillow_decode", "pillow_encode"]
+__all__ = ["baseline_codecs", "compression_line", "compression_report", "pillow_decode", "pillow_encode", "reference_codecs",
+           "reference_line"]

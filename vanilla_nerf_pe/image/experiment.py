@@ -1,5 +1,7 @@
 """Experiments as YAML files (``configs/image/*.yaml``, the seed experiments): the options of
-``vnp-image compare`` as keys, ``field`` a mapping of the network and fitting options.
+``vnp-image compare`` as keys, ``field`` a mapping of the network and fitting options, and any
+section a subclass of the options adds a mapping of its options (``vnp-image``'s ``latent``: the
+latent kind's, :class:`~vanilla_nerf_pe.codec.lab_kinds.LatentKindConfig`).
 
 Keys renamed when the lab took the shared coordinate network are refused with their new name
 (:data:`LEGACY_EXPERIMENT_KEYS` for the file's own keys,
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Optional, Sequence
 
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.network import NETWORK_KINDS
@@ -27,11 +29,13 @@ def renamed_hint(unknown: Iterable[str], table: Dict[str, str]) -> str:
     return f" (renamed: {', '.join(renamed)})" if renamed else ""
 
 
-def load_experiment(path: Path, output: Optional[Path] = None, options: type = CompareOptions) -> CompareOptions:
+def load_experiment(path: Path, output: Optional[Path] = None, options: type = CompareOptions,
+                    kinds: Sequence[str] = NETWORK_KINDS) -> CompareOptions:
     """A :class:`~vanilla_nerf_pe.image.runs.CompareOptions` (or the subclass ``options``) from a YAML
-    file whose keys are compare's options (``field`` a mapping of :class:`ImageFieldConfig` options);
-    ``output`` defaults to ``outputs/image/<file name without .yaml>``. Unknown keys or bad values are
-    an :class:`InputError`; a key renamed with the shared network names its new name."""
+    file whose keys are compare's options (``field`` a mapping of :class:`ImageFieldConfig` options,
+    a section ``options`` adds a mapping of its dataclass's options) and whose ``kinds`` are among
+    ``kinds``; ``output`` defaults to ``outputs/image/<file name without .yaml>``. Unknown keys or bad
+    values are an :class:`InputError`; a key renamed with the shared network names its new name."""
     import yaml
 
     if not path.is_file():
@@ -47,7 +51,10 @@ def load_experiment(path: Path, output: Optional[Path] = None, options: type = C
     field_options = raw.pop("field", {}) or {}
     if not isinstance(field_options, dict):
         raise InputError(f"{path}: field: expected a mapping of network and fitting options")
-    known = {f.name for f in dataclasses.fields(CompareOptions)} - {"field", "output"}
+    base = {f.name for f in dataclasses.fields(CompareOptions)}
+    sections = {f.name: f.default_factory for f in dataclasses.fields(options)
+                if f.name not in base and dataclasses.is_dataclass(f.default_factory) and isinstance(f.default_factory, type)}
+    known = base - {"field", "output"} | set(sections)
     unknown = sorted(set(raw) - known)
     if unknown:
         hint = renamed_hint(unknown, LEGACY_EXPERIMENT_KEYS)
@@ -61,13 +68,21 @@ def load_experiment(path: Path, output: Optional[Path] = None, options: type = C
         raw["image"] = Path(raw["image"])
     if "kinds" in raw:
         raw["kinds"] = tuple(raw["kinds"])
-        bad = [k for k in raw["kinds"] if k not in NETWORK_KINDS]
+        bad = [k for k in raw["kinds"] if k not in kinds]
         if bad:
-            raise InputError(f"{path}: unknown network kind(s) {bad}; choose from {list(NETWORK_KINDS)}")
+            raise InputError(f"{path}: unknown kind(s) {bad}; choose from {list(kinds)}")
     try:
         field_config = ImageFieldConfig(**field_options)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{path}: {exc}") from None
+    for name, section in sections.items():
+        mapping = raw.get(name) or {}
+        if not isinstance(mapping, dict):
+            raise InputError(f"{path}: {name}: expected a mapping of its options")
+        try:
+            raw[name] = section(**{key: tuple(value) if isinstance(value, list) else value for key, value in mapping.items()})
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{path}: {name}: {exc}") from None
     out = output if output is not None else Path("outputs/image") / path.stem
     return options(output=out, field=field_config, **raw)
 

@@ -2,8 +2,9 @@
 
 * :func:`save_comparison`: the original and every reconstruction side by side;
 * :func:`save_psnr_curves`: PSNR against step, one line per kind;
-* :func:`save_speed_and_size`: PSNR against seconds of fitting and against the model's size
-  (float16 bits per pixel): the quality per second and the cost as a compressed image;
+* :func:`save_speed_and_size`: PSNR against seconds of fitting and against the stored size (bits
+  per pixel: a field's float16 weights, a codec's file): the quality per second and the cost as a
+  compressed image;
 * :func:`save_siren_derivatives`: SIREN's figure 1 (Sitzmann et al. 2020): the gradient norm and
   Laplacian of a fitted field (autograd) next to the ground truth's (finite differences).
 """
@@ -57,23 +58,24 @@ def save_psnr_curves(path: Path, histories: Dict[str, Sequence[Sequence[float]]]
     save_figure(fig, path)
 
 
-def save_speed_and_size(path: Path, results: Dict[str, dict]) -> None:
-    """Two panels from ``compare``'s metrics (``results[kind]`` with ``psnr_history``, ``seconds`` and
-    ``compression``): PSNR against wall-clock seconds (each evaluation placed at ``step x seconds /
-    steps``, the fit's mean pace, evaluations included), and the final PSNR against the model's
-    float16 size in bits per pixel (log scale)."""
+def save_speed_and_size(path: Path, results: Dict[str, dict], sizes: Dict[str, float]) -> None:
+    """Two panels from ``compare``'s metrics (``results[kind]`` with ``psnr_history``, ``seconds``,
+    ``psnr`` and ``num_parameters``): PSNR against wall-clock seconds (each evaluation placed at
+    ``step x seconds / steps``, the fit's mean pace, evaluations included), and the final PSNR
+    against ``sizes[kind]``, the kind's stored size in bits per pixel (log scale: a field's float16
+    weights, a codec's file)."""
     fig, (ax_time, ax_size) = plt.subplots(1, 2, figsize=(10, 3.8))
     for kind, metrics in results.items():
         history = metrics["psnr_history"]
         last_step = max(history[-1][0], 1)
         pace = metrics["seconds"] / last_step
         ax_time.plot([s * pace for s, _ in history], [p for _, p in history], marker=".", label=kind)
-        ax_size.scatter([metrics["compression"]["model_bpp_float16"]], [metrics["psnr"]], label=kind, s=40)
-        ax_size.annotate(f"{kind} ({metrics['num_parameters']:,})", (metrics["compression"]["model_bpp_float16"], metrics["psnr"]), fontsize=8)
+        ax_size.scatter([sizes[kind]], [metrics["psnr"]], label=kind, s=40)
+        ax_size.annotate(f"{kind} ({metrics['num_parameters']:,})", (sizes[kind], metrics["psnr"]), fontsize=8)
     ax_time.set_xlabel("seconds of fitting")
     ax_time.set_ylabel("PSNR (dB)")
     ax_size.set_xscale("log")
-    ax_size.set_xlabel("model size, float16 (bits per pixel; parameters in brackets)")
+    ax_size.set_xlabel("stored size, bits per pixel (parameters in brackets)")
     ax_size.set_ylabel("final PSNR (dB)")
     for ax in (ax_time, ax_size):
         ax.grid(alpha=0.3)

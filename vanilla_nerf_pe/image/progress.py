@@ -11,7 +11,7 @@ evaluations).
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, List, Optional, Tuple
 
 FitCallback = Callable[[int, float, Optional[float]], None]
 ProgressFactory = Callable[[str, int], FitCallback]
@@ -31,6 +31,25 @@ def eval_every(steps: int, progress: Optional[ProgressFactory]) -> int:
 def fit_callback(progress: Optional[ProgressFactory], label: str, total: int) -> Optional[FitCallback]:
     """``progress(label, total)``, or None without a progress factory."""
     return None if progress is None else progress(label, total)
+
+
+def recording(progress: Optional[ProgressFactory], history: List[Tuple[int, float]]) -> ProgressFactory:
+    """A factory whose callbacks append ``(step, psnr)`` of every evaluation to ``history`` and pass
+    every step on to ``progress``' (when there is one): the PSNR curve of a fit that only reports to
+    a progress bar."""
+
+    def start(label: str, total: int) -> FitCallback:
+        bar = fit_callback(progress, label, total)
+
+        def report(step: int, loss: float, psnr: Optional[float]) -> None:
+            if psnr is not None:
+                history.append((step, psnr))
+            if bar is not None:
+                bar(step, loss, psnr)
+
+        return report
+
+    return start
 
 
 @contextlib.contextmanager
@@ -65,4 +84,4 @@ def progress_bars(quiet: bool = False, console=None) -> Iterator[Optional[Progre
         yield start
 
 
-__all__ = ["FitCallback", "PROGRESS_EVALUATIONS", "ProgressFactory", "eval_every", "fit_callback", "progress_bars"]
+__all__ = ["FitCallback", "PROGRESS_EVALUATIONS", "ProgressFactory", "eval_every", "fit_callback", "progress_bars", "recording"]
