@@ -114,7 +114,7 @@ def test_experiment_yaml_names_latent_and_its_options(tmp_path):
     config.write_text("size: 32\nkinds: [pe, latent]\nlatent: {levels: 3, synthesis_widths: [8], bpp: 2.0}\nfield: {steps: 3}\n")
     command = load_experiment(config, options=CompareCommand, kinds=LAB_KINDS)
     assert command.kinds == ("pe", "latent") and command.field.steps == 3
-    assert (command.latent.levels, command.latent.synthesis_widths, command.latent.bpp, command.latent.steps) == (3, (8,), 2.0, 1200)
+    assert (command.latent.levels, command.latent.synthesis_widths, command.latent.bpp, command.latent.steps) == (3, (8,), 2.0, LatentConfig().steps)  # unnamed: the default
     with pytest.raises(InputError, match=r"unknown option\(s\) latent"):  # the lab alone knows the networks only
         load_experiment(config)
     config.write_text("kinds: [pe, latent]\n")

@@ -101,9 +101,11 @@ class LatentConfig:
     """the neighbours the context model reads (:data:`CONTEXTS`): "ten" (three to the left, four in the
     row above, three two rows above; version 3's), "c3-12" or "c3-24" (C3's ``context_num_rows_cols``
     (2, 2) and (3, 3): 2 or 3 rows above, 5 or 7 wide, and 2 or 3 to the left)."""
-    steps: int = 1200
-    """full-image Adam steps with uniform noise in place of the rounding (the bulk of the fit)."""
-    quantizer: str = "softround"
+    steps: int = 2400
+    """full-image Adam steps with a proxy of the rounding (the bulk of the fit); with the
+    straight-through steps, what a 512x512 image affords in the 10 minutes of the CPU's budget
+    (docs/codec.md)."""
+    quantizer: Literal["softround", "noise"] = "softround"
     """the noise stage's proxy of rounding: ``softround`` (C3, Kim et al. 2024, sec. 3.3: soft
     rounding, Kumaraswamy noise, soft rounding's conditional mean; :func:`quantize_latents`) or
     ``noise`` (uniform noise, Cool-chic v1)."""
@@ -119,9 +121,10 @@ class LatentConfig:
     learning rate; 1: one rate for every grid."""
     grad_clip: float = 0.0
     """clip the gradient's global norm to this (C3: 0.1); 0: no clipping."""
-    rate_search_tries: int = 2
+    rate_search_tries: int = 0
     """with ``--bpp`` (no ``--lambda``): short fits that search lambda before the fit
-    (``latent_fit.search_lambda``); 0: start from a fixed guess and rely on the in-fit controller."""
+    (``latent_fit.search_lambda``); 0: start from a fixed guess and rely on the in-fit controller
+    (which lands as close and ends at a better image: the short fits misjudge the full fit's rate)."""
     rate_search_steps: int = 150
     """noise steps of each of those short fits."""
     mixed_quantization: bool = False
