@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Issue 26: the latent-grid codec (vnp-image compress --kind latent, .vnpi v3) on the shipped set
+# Issue 26: the latent-grid codec (vnp-image compress --kind latent, .vnpi v4) on the shipped set
 # (astronaut, chelsea, coffee, 256x256 centre crops) at 0.2, 0.3 and 0.45 bpp beside ours (SIREN),
 # the baselines and the published curves, on the project's 2-core CPU; then the 512x512 encode
 # and decode times. Usage: bash benchmarks/latent_codec.sh [OUT]
 # Run from the repository root with the package importable (PYTHONPATH=. or installed).
 set -euo pipefail
-out=${1:-benchmarks/results/image/rd_latent_c3}
+out=${1:-benchmarks/results/image/rd_latent_v4}
 image=(python3 -m vanilla_nerf_pe.cli.image)
 mkdir -p "$out/ours"
 # The SIREN files of 2026-12-01 (benchmarks/image_compression.sh, 5 to 10 minutes each), reused:
