@@ -15,8 +15,8 @@ over whole fits), then during the fit a damped multiplicative controller on the 
 latents moves lambda within a factor :data:`LAMBDA_RANGE` of it, until :data:`LAMBDA_FREEZE` of the
 noise stage.
 The networks are quantised after the fit with power-of-two steps (:mod:`~vanilla_nerf_pe.codec.fixed_point`),
-each network's precision chosen for least ``MSE + lambda bpp`` (Cool-chic's post-training
-quantisation of its MLPs).
+each network's precision, then each tensor's, chosen for least ``MSE + lambda bpp`` (Cool-chic's
+post-training quantisation of its MLPs; :func:`choose_network_steps`).
 """
 
 from __future__ import annotations
@@ -74,9 +74,8 @@ class LatentFit:
     psnr_float: float
     """PSNR of the rounded latents through the float networks (before their quantisation)."""
     exponents: Dict[str, int]
-    """the power-of-two step exponent of every network tensor (``synthesis.0.weight``, ...)."""
-    weight_bits: Dict[str, int]
-    """the bits each network's tensors were quantised to (``synthesis``, ``arm``)."""
+    """the power-of-two step exponent of every network tensor (``synthesis.0.weight``, ...):
+    :func:`choose_network_steps`."""
     seconds: float
     lambda_tries: List[Tuple[float, float]] = dataclasses.field(default_factory=list)
     """the short fits of the lambda search, ``[(lambda, bpp of their rounded latents)]``."""
@@ -124,33 +123,42 @@ def weight_payload_bits(tensors: Dict[str, Tensor], exponents: Dict[str, int]) -
     return 8 * len(payload)
 
 
-def _choose_network_bits(model: LatentImage, target: Tensor, rate_lambda: float, max_bits: int) -> Dict[str, object]:
-    """Quantise the synthesis, then the context model, at the bits (4..``max_bits``) of least
-    ``MSE + lambda bpp`` (the networks' own bits included); returns the exponents and bits."""
-    H, W = target.shape[-2:]
+def choose_network_steps(model: LatentImage, target: Tensor, rate_lambda: float, max_bits: int, sweeps: int = 2) -> Dict[str, int]:
+    """Quantise the networks in place to the power-of-two steps of least ``MSE + lambda bpp`` on
+    ``target`` planes (the rounded latents, the networks' own ANS-coded bits and the latents' under
+    the quantised context model); returns each tensor's step exponent. First one precision per
+    network (4..``max_bits`` bits, :data:`NETWORK_GROUPS`; Cool-chic's post-training quantisation),
+    then each tensor's own step, ``sweeps`` rounds of coordinate descent over its exponent within 4
+    of that start (a finer step than ``max_bits`` allows is never taken)."""
     tensors = network_tensors(model)
     saved = {name: t.detach().clone() for name, t in tensors.items()}
     latents = quantize_latents(model.latents, "hard")
-    exponents: Dict[str, int] = {}
-    chosen: Dict[str, int] = {}
-    for prefix, members in NETWORK_GROUPS.items():
-        mine = [name for name in tensors if name.startswith(tuple(f"{m}." for m in members))]
-        best = None
-        for bits in range(4, max_bits + 1):
-            with torch.no_grad():
-                for name in mine:
-                    tensors[name].copy_(saved[name])
-                trial = quantize_network(tensors, prefix, bits)
-                rate = weight_payload_bits(tensors, trial) + (float(latent_bits(latents, model.arm, model.context)) if prefix == "arm" else 0.0)
-                loss = (float(_mse(model, latents, target)) if prefix == "synthesis" else 0.0) + rate_lambda * rate / (H * W)
-            if best is None or loss < best[0]:
-                best = (loss, bits)
+
+    def loss(exponents: Dict[str, int]) -> float:
         with torch.no_grad():
-            for name in mine:
-                tensors[name].copy_(saved[name])
-        exponents.update(quantize_network(tensors, prefix, best[1]))
-        chosen[prefix] = best[1]
-    return {"exponents": exponents, "bits": chosen}
+            for name, e in exponents.items():
+                tensors[name].copy_(pow2_dequantize(pow2_quantize(saved[name], e), e))
+            rate = weight_payload_bits(tensors, exponents) + float(latent_bits(latents, model.arm, model.context))
+            return float(_mse(model, latents, target)) + rate_lambda * rate / target[0, 0].numel()
+
+    largest = 2 ** (max_bits - 1) - 1
+    exponents = {name: pow2_exponent(t, largest) for name, t in saved.items()}  # the finest steps allowed
+    for prefix in NETWORK_GROUPS:
+        mine = [name for name in tensors if name.startswith(tuple(f"{m}." for m in NETWORK_GROUPS[prefix]))]
+        tries = [{**exponents, **{name: pow2_exponent(saved[name], 2 ** (bits - 1) - 1) for name in mine}} for bits in range(4, max_bits + 1)]
+        exponents = min(tries, key=loss)
+    best = loss(exponents)
+    for _ in range(sweeps):
+        for name in tensors:
+            for e in range(exponents[name] - 4, exponents[name] + 5):
+                if e == exponents[name] or e < pow2_exponent(saved[name], largest):
+                    continue
+                trial = {**exponents, name: e}
+                value = loss(trial)
+                if value < best:
+                    best, exponents = value, trial
+    loss(exponents)  # leaves the tensors at the chosen steps
+    return exponents
 
 
 def initial_lambda(bpp: float) -> float:
@@ -293,13 +301,14 @@ def fit_latent_image(image: Tensor, config: LatentConfig, bpp: Optional[float] =
     model.eval()
     with torch.no_grad():
         psnr_float = _psnr(float(_mse(model, quantize_latents(model.latents, "hard"), target)))
-        chosen = _choose_network_bits(model, target, rate_lambda, config.weight_bits)
-    return LatentFit(model, rate_lambda, psnr_float, chosen["exponents"], chosen["bits"], time.perf_counter() - start, tries, latent_target)
+        exponents = choose_network_steps(model, target, rate_lambda, config.weight_bits)
+    return LatentFit(model, rate_lambda, psnr_float, exponents, time.perf_counter() - start, tries, latent_target)
 
 
 __all__ = [
     "LAMBDA_AT_03_BPP",
     "LatentFit",
+    "choose_network_steps",
     "NETWORK_GROUPS",
     "fit_latent_image",
     "image_planes",

@@ -21,6 +21,6 @@ dec = decode_latent_image(enc.data)
 mse = ((dec.astype(np.float64) - u8.astype(np.float64)) ** 2).mean()
 psnr = 10 * math.log10(255**2 / mse)
 bpp = 8 * len(enc.data) / (crop * crop)
-line = f"{name}\t{image}\t{crop}\t{lam}\tsteps={cfg.steps}+{cfg.ste_steps}\t{sec:.0f}s\tbpp={bpp:.4f}\tpsnr={psnr:.2f}\tfloatpsnr={fit.psnr_float:.2f}\tlam_end={fit.rate_lambda:.4g}\tW={enc.weight_bytes}B L={enc.latent_bytes}B H={enc.header_bytes}B bits={fit.weight_bits} tries={[(round(a,5),round(b,4)) for a,b in fit.lambda_tries]} lt={fit.latent_target}\t{json.dumps(sys.argv[5] if len(sys.argv)>5 else '')}"
+line = f"{name}\t{image}\t{crop}\t{lam}\tsteps={cfg.steps}+{cfg.ste_steps}\t{sec:.0f}s\tbpp={bpp:.4f}\tpsnr={psnr:.2f}\tfloatpsnr={fit.psnr_float:.2f}\tlam_end={fit.rate_lambda:.4g}\tW={enc.weight_bytes}B L={enc.latent_bytes}B H={enc.header_bytes}B tries={[(round(a,5),round(b,4)) for a,b in fit.lambda_tries]} lt={fit.latent_target}\t{json.dumps(sys.argv[5] if len(sys.argv)>5 else '')}"
 print(line, flush=True)
 open("/tmp/lat/trials.tsv", "a").write(line + "\n")
