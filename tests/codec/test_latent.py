@@ -291,7 +291,7 @@ def test_laplace_bits_are_a_distribution_and_the_rate_is_their_sum():
         assert abs(float(p.sum()) - 1.0) < y.numel() * 2.0**-TABLE_PRECISION  # every symbol keeps 2^-16 at least
     model, _ = random_model(H=16, W=16, levels=3)
     latents = quantize_latents(model.latents, "hard")
-    manual = sum(float(laplace_bits(g.reshape(-1), *model.arm(context_columns(g, model.context).T).T).sum()) for g in latents)
+    manual = sum(float(laplace_bits(g.reshape(-1), *model.arm(context_columns(g, model.context).T).T).sum().detach()) for g in latents)
     assert float(latent_bits(latents, model.arm, model.context)) == pytest.approx(manual, rel=1e-5)
 
 
