@@ -25,7 +25,7 @@ from vanilla_nerf_pe.codec.latent import (
     laplace_bits, latent_bits, latent_bits_each, macs_per_pixel, mlp, mlp_columns, network_tensors, quantize_latents, soft_round,
     soft_round_inverse,
 )
-from vanilla_nerf_pe.codec.latent_file import LATENT_FORMAT_VERSION, grid_view, decode_latent, encode_latent, wavefront_order
+from vanilla_nerf_pe.codec.latent_file import LATENT_FORMAT_VERSION, decode_latent, encode_latent, grid_view, header_bytes, wavefront_order
 from vanilla_nerf_pe.codec.latent_fit import (
     choose_network_steps, fit_latent_image, image_planes, quantize_network, rounded_loss, train_latent_image,
 )
@@ -218,7 +218,7 @@ def test_header_layout_matches_the_documentation():
     weight_length, latent_length, checksum = struct.unpack_from("<III", data, encoded.header_bytes - 12)
     assert (weight_length, latent_length) == (encoded.weight_bytes, encoded.latent_bytes)
     assert zlib.crc32(data[encoded.header_bytes :], zlib.crc32(data[: encoded.header_bytes - 4])) == checksum
-    assert encoded.header_bytes == 18 + 5 * len(network_tensors(model)) + 12
+    assert encoded.header_bytes == 18 + 5 * len(network_tensors(model)) + 12 == header_bytes(model.config, 3)
 
 
 # --------------------------------------------------------------------------

@@ -170,6 +170,13 @@ def _architecture(config: LatentConfig) -> bytes:
         struct.pack("<B", list(CONTEXTS).index(config.context))
 
 
+def header_bytes(config: LatentConfig, channels: int) -> int:
+    """Bytes of the version-4 header (checksum included) of ``config``'s architecture: what a file
+    holds besides its two streams."""
+    return (struct.calcsize(_PREFIX) + len(_architecture(config)) + 1 + struct.calcsize(_TENSOR) * len(_tensor_shapes(config, channels))
+            + struct.calcsize(_TAIL))
+
+
 def encode_latent(model: LatentImage, exponents: Dict[str, int]) -> EncodedLatent:
     """The version-4 file of ``model``: its latents rounded to integers, its network tensors (already
     on their power-of-two grids) as the integers of ``exponents``' steps."""
@@ -323,4 +330,4 @@ def decode_latent_image(data: bytes) -> np.ndarray:
 
 
 __all__ = ["EncodedLatent", "LATENT_FORMAT_VERSION", "LATENT_VERSIONS", "WavefrontOrder", "decode_latent", "decode_latent_image", "encode_latent",
-           "grid_view", "render_latent", "wavefront_order"]
+           "grid_view", "header_bytes", "render_latent", "wavefront_order"]

@@ -34,6 +34,7 @@ from torch import Tensor
 from vanilla_nerf_pe.codec.entropy import encode_symbols
 from vanilla_nerf_pe.codec.fixed_point import pow2_dequantize, pow2_exponent, pow2_quantize
 from vanilla_nerf_pe.codec.latent import LatentConfig, LatentImage, latent_bits, network_tensors, quantize_latents
+from vanilla_nerf_pe.codec.latent_file import header_bytes
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.image.progress import FitCallback
 
@@ -54,13 +55,12 @@ LAMBDA_EVERY = 10
 #: last ones and the straight-through stage settle at a fixed lambda).
 LAMBDA_WARMUP = 0.05
 LAMBDA_FREEZE = 0.9
-#: Bits per network weight the rate target sets aside for the networks (before they are quantised).
-NETWORK_BITS_GUESS = 7.0
+#: Bits per network weight the rate target sets aside for the networks (before they are quantised):
+#: about what each tensor's own step costs the default networks (docs/codec.md, "Landing").
+NETWORK_BITS_GUESS = 5.5
 #: The networks quantised together (one precision each): the synthesis MLP with its refinement
 #: convolutions, and the context model.
 NETWORK_GROUPS: Dict[str, Tuple[str, ...]] = {"synthesis": ("synthesis", "refine"), "arm": ("arm",)}
-#: Bytes the rate target sets aside for the version-3 header.
-HEADER_BYTES_GUESS = 40
 
 
 @dataclass
@@ -168,10 +168,11 @@ def initial_lambda(bpp: float) -> float:
 
 def latent_rate_target(model: LatentImage, bpp: float) -> float:
     """The latents' share of a ``bpp`` target: less the networks (at :data:`NETWORK_BITS_GUESS`
-    bits a weight) and the header; an :class:`InputError` when nothing is left."""
+    bits a weight) and the file's header (:func:`~vanilla_nerf_pe.codec.latent_file.header_bytes`);
+    an :class:`InputError` when nothing is left."""
     pixels = model.height * model.width
     weights = sum(t.numel() for t in network_tensors(model).values())
-    left = bpp - (NETWORK_BITS_GUESS * weights + 8 * HEADER_BYTES_GUESS) / pixels
+    left = bpp - (NETWORK_BITS_GUESS * weights + 8 * header_bytes(model.config, model.channels)) / pixels
     if left <= 0.02 * bpp:
         raise InputError(f"--bpp {bpp:g} is too low for the latent codec's networks at {model.width}x{model.height} "
                          f"({weights} weights); raise --bpp or shrink --latent.synthesis-widths / --latent.arm-widths")
