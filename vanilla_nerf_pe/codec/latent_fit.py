@@ -6,14 +6,15 @@ github.com/google-deepmind/c3_neural_compression, ``configs/kodak.py``): a long 
 soft rounding with Kumaraswamy noise stands in for the latents' rounding (temperature 0.3 -> 0.1,
 Kumaraswamy a 2 -> 1, both linear; Adam at 1e-2 on a cosine decay, the latents of grid k at
 ``1e-2 * 2^k``, C3's and Cool-chic's gains), a short stage with rounded latents and a
-straight-through gradient, and the file with hard rounding. C3 and Cool-chic run 10^5 steps on a
-GPU; the defaults here are the CPU's budget (docs/codec.md).
+straight-through gradient at C3's 1e-4 that ends at its least loss, and the file with hard
+rounding. C3 and Cool-chic run 10^5 steps on a GPU; the defaults here are the CPU's budget
+(docs/codec.md).
 
-With a target rate instead of a lambda: a few short fits (:func:`search_lambda`) find the lambda of
-the target (log rate linear in log lambda, the secant method; C3 and Cool-chic instead sweep lambda
-over whole fits), then during the fit a damped multiplicative controller on the rate of the rounded
-latents moves lambda within a factor :data:`LAMBDA_RANGE` of it, until :data:`LAMBDA_FREEZE` of the
-noise stage.
+With a target rate instead of a lambda (C3 and Cool-chic instead sweep lambda over whole fits),
+lambda starts at a guess (:func:`initial_lambda`) or, with ``rate_search_tries``, where short fits
+(:func:`search_lambda`, the secant method in log rate and log lambda) put the target; then during
+the noise stage a damped multiplicative controller on the rate of the rounded latents moves it
+within a factor :data:`LAMBDA_RANGE` of its start, until :data:`LAMBDA_FREEZE` of the stage.
 The networks are quantised after the fit with power-of-two steps (:mod:`~vanilla_nerf_pe.codec.fixed_point`),
 each network's precision, then each tensor's, chosen for least ``MSE + lambda bpp`` (Cool-chic's
 post-training quantisation of its MLPs; :func:`choose_network_steps`).
