@@ -30,7 +30,8 @@ import torch
 
 from vanilla_nerf_pe.codec.baselines import baseline_codecs
 from vanilla_nerf_pe.codec.compress import COMPRESS_KINDS, CompressConfig, compress_image
-from vanilla_nerf_pe.codec.container import decode_image, read_file
+from vanilla_nerf_pe.codec.container import FORMAT_VERSION, decode_image, read_file
+from vanilla_nerf_pe.codec.latent_file import LATENT_FORMAT_VERSION
 from vanilla_nerf_pe.core.errors import InputError
 from vanilla_nerf_pe.core.image_io import centre_crop
 from vanilla_nerf_pe.core.metrics import psnr_uint8
@@ -157,7 +158,7 @@ def save_rd_figure(path, points: Sequence[RatePoint], title: str, max_bpp: float
     from vanilla_nerf_pe.image.figures import plt, save_figure
 
     codecs = list(dict.fromkeys(p.codec for p in points))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (*axes, key) = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1, 1, 0.5]})
     grid = np.linspace(0.02, max_bpp, 150)
     for metric, ax in zip(("psnr", "ssim"), axes):
         for codec in codecs:
@@ -170,7 +171,7 @@ def save_rd_figure(path, points: Sequence[RatePoint], title: str, max_bpp: float
                 for p in mine:
                     by_setting.setdefault(p.setting, []).append(p)
                 means = sorted((np.mean([p.bpp for p in ps]), np.mean([getattr(p, metric) for p in ps])) for ps in by_setting.values())
-                label = "ours, SIREN (.vnpi v2)" if codec == "ours" else f"{codec} (.vnpi v3)"
+                label = f"ours, SIREN (.vnpi v{FORMAT_VERSION})" if codec == "ours" else f"{codec} (.vnpi v{LATENT_FORMAT_VERSION})"
                 ax.plot(*zip(*means), label=label, color="black" if codec == "ours" else "crimson", **style)
             elif kept:
                 ax.plot(*zip(*kept), label=codec, **style)
@@ -184,7 +185,8 @@ def save_rd_figure(path, points: Sequence[RatePoint], title: str, max_bpp: float
         ax.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
         ax.set_xlim(0, max_bpp)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    key.axis("off")  # the legend in a panel of its own: inside the PSNR panel it hid curves
+    key.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="center left")
     fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
 
