@@ -19,6 +19,8 @@ export OMP_NUM_THREADS=1
 wait
 # Everything drawn together; every .vnpi file is reused, only the baselines run:
 "${image[@]}" rd --kinds siren latent --crop 256 --rates 0.15 0.3 --latent-rates 0.2 0.3 0.45 --device cpu --output "$out" --quiet | tee "$out/rd.log"
+# Each latent file beside every other codec at its own rate (the per-file table of docs/codec.md):
+python3 benchmarks/latent_per_file.py "$out/rd.json" > "$out/per_file.md"
 # A 512x512 photograph (the astronaut's centre crop) at 0.3 bpp with the default steps, both
 # threads; compress prints the encode and decode seconds and the decoder's MACs per pixel:
 python3 -c "from vanilla_nerf_pe.image.photographs import shipped_photographs; from PIL import Image; Image.fromarray(shipped_photographs(512)['astronaut']).save('$out/astronaut512.png')"  # not kept in git

@@ -1,6 +1,6 @@
 """The latent files of rd.json, each beside every other codec interpolated per image at the file's
 own rate (linear in bpp between a codec's two nearest points): the markdown table of docs/codec.md.
-    python benchmarks/results/image/rd_latent_c3/per_file.py benchmarks/results/image/rd_latent_c3/rd.json
+    python benchmarks/latent_per_file.py benchmarks/results/image/rd_latent_v4/rd.json
 """
 import json
 import sys
