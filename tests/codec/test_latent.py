@@ -8,6 +8,7 @@ import math
 import struct
 import subprocess
 import sys
+import typing
 import zlib
 
 import numpy as np
@@ -21,7 +22,7 @@ from vanilla_nerf_pe.codec.fixed_point import (
     ACT_FRAC, MU_STEPS, TABLE_PRECISION, IntegerLayer, cdf_tables, distribution_indices, float_reference, integer_mlp,
 )
 from vanilla_nerf_pe.codec.latent import (
-    CONTEXTS, VERSION3_CONTEXT, CausalContext, LatentConfig, LatentImage, context_columns, grid_shapes, kumaraswamy_noise,
+    CONTEXTS, VERSION3_CONTEXT, CausalContext, ContextName, LatentConfig, LatentImage, context_columns, grid_shapes, kumaraswamy_noise,
     laplace_bits, latent_bits, latent_bits_each, macs_per_pixel, mlp, mlp_columns, network_tensors, quantize_latents, soft_round,
     soft_round_inverse,
 )
@@ -137,6 +138,7 @@ def test_the_square_context_is_c3s():
     assert set(CausalContext.square(1).offsets) == {(-1, -1), (-1, 0), (-1, 1), (0, -1)}
     assert CausalContext.square(3).padding == (3, 3, 3) and VERSION3_CONTEXT.padding == (2, 3, 1)
     assert [c.slope for c in (VERSION3_CONTEXT, CausalContext.square(1), CausalContext.square(3))] == [2, 2, 4]
+    assert typing.get_args(ContextName) == tuple(CONTEXTS)  # the option's choices are the file's, in its order
 
 
 # --------------------------------------------------------------------------
