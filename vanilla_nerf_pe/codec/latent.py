@@ -377,6 +377,7 @@ def macs_per_pixel(config: LatentConfig, height: int, width: int, channels: int)
 __all__ = [
     "CONTEXTS",
     "CausalContext",
+    "ContextName",
     "LatentConfig",
     "LatentImage",
     "VERSION3_CONTEXT",
