@@ -126,10 +126,7 @@ class LatentLabKind(LabKind):
             raise InputError("--holdout: the latent kind is a codec fitted to every pixel, not a field to score between them; "
                              "leave latent out of --kinds or drop --holdout")
         if config.rate_lambda is None:  # a rate the networks alone exceed fails here, not after the other kinds' fits
-            try:
-                latent_rate_target(LatentImage(config, *image.shape), config.bpp)
-            except InputError as exc:  # the codec names compress's option
-                raise InputError(str(exc).replace("--bpp", "--latent.bpp")) from None
+            latent_rate_target(LatentImage(config, *image.shape), config.bpp, option="--latent.bpp")
 
     def fit(self, image: Tensor, args: ImageInput, progress: Optional[ProgressFactory] = None, log: Log = lambda line: None) -> LabFit:
         config = self.config

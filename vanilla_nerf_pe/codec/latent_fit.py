@@ -99,18 +99,20 @@ def _psnr(mse: float) -> float:
     return -10.0 * math.log10(max(mse, 1e-12))
 
 
-def quantize_network(tensors: Dict[str, Tensor], prefix: str, bits: int) -> Dict[str, int]:
-    """Round every tensor whose name starts with ``prefix`` (one of :data:`NETWORK_GROUPS`' names,
-    or any ``name.``) in place to the power-of-two step of a ``bits``-bit quantiser
-    (:func:`pow2_exponent`); returns their exponents."""
+def network_exponents(tensors: Dict[str, Tensor], prefix: str, bits: int) -> Dict[str, int]:
+    """The power-of-two step exponent of a ``bits``-bit quantiser (:func:`pow2_exponent`) of every
+    tensor whose name starts with ``prefix`` (one of :data:`NETWORK_GROUPS`' names, or any ``name.``)."""
     prefixes = tuple(f"{p}." for p in NETWORK_GROUPS.get(prefix, (prefix,)))
-    exponents = {}
+    return {name: pow2_exponent(tensor, 2 ** (bits - 1) - 1) for name, tensor in tensors.items() if name.startswith(prefixes)}
+
+
+def quantize_network(tensors: Dict[str, Tensor], prefix: str, bits: int) -> Dict[str, int]:
+    """Round every tensor of ``prefix`` in place to the step of :func:`network_exponents`; returns
+    their exponents."""
+    exponents = network_exponents(tensors, prefix, bits)
     with torch.no_grad():
-        for name, tensor in tensors.items():
-            if name.startswith(prefixes):
-                e = pow2_exponent(tensor, 2 ** (bits - 1) - 1)
-                tensor.copy_(pow2_dequantize(pow2_quantize(tensor, e), e))
-                exponents[name] = e
+        for name, e in exponents.items():
+            tensors[name].copy_(pow2_dequantize(pow2_quantize(tensors[name], e), e))
     return exponents
 
 
@@ -142,17 +144,15 @@ def choose_network_steps(model: LatentImage, target: Tensor, rate_lambda: float,
             rate = weight_payload_bits(tensors, exponents) + float(latent_bits(latents, model.arm, model.context))
             return float(_mse(model, latents, target)) + rate_lambda * rate / target[0, 0].numel()
 
-    largest = 2 ** (max_bits - 1) - 1
-    exponents = {name: pow2_exponent(t, largest) for name, t in saved.items()}  # the finest steps allowed
+    finest = {name: pow2_exponent(t, 2 ** (max_bits - 1) - 1) for name, t in saved.items()}
+    exponents = dict(finest)
     for prefix in NETWORK_GROUPS:
-        mine = [name for name in tensors if name.startswith(tuple(f"{m}." for m in NETWORK_GROUPS[prefix]))]
-        tries = [{**exponents, **{name: pow2_exponent(saved[name], 2 ** (bits - 1) - 1) for name in mine}} for bits in range(4, max_bits + 1)]
-        exponents = min(tries, key=loss)
+        exponents = min(({**exponents, **network_exponents(saved, prefix, bits)} for bits in range(4, max_bits + 1)), key=loss)
     best = loss(exponents)
     for _ in range(sweeps):
         for name in tensors:
             for e in range(exponents[name] - 4, exponents[name] + 5):
-                if e == exponents[name] or e < pow2_exponent(saved[name], largest):
+                if e == exponents[name] or e < finest[name]:
                     continue
                 trial = {**exponents, name: e}
                 value = loss(trial)
@@ -167,16 +167,16 @@ def initial_lambda(bpp: float) -> float:
     return LAMBDA_AT_03_BPP * (0.3 / bpp) ** 1.5
 
 
-def latent_rate_target(model: LatentImage, bpp: float) -> float:
+def latent_rate_target(model: LatentImage, bpp: float, option: str = "--bpp") -> float:
     """The latents' share of a ``bpp`` target: less the networks (at :data:`NETWORK_BITS_GUESS`
     bits a weight) and the file's header (:func:`~vanilla_nerf_pe.codec.latent_file.header_bytes`);
-    an :class:`InputError` when nothing is left."""
+    an :class:`InputError` naming the target's ``option`` when nothing is left."""
     pixels = model.height * model.width
     weights = sum(t.numel() for t in network_tensors(model).values())
     left = bpp - (NETWORK_BITS_GUESS * weights + 8 * header_bytes(model.config, model.channels)) / pixels
     if left <= 0.02 * bpp:
-        raise InputError(f"--bpp {bpp:g} is too low for the latent codec's networks at {model.width}x{model.height} "
-                         f"({weights} weights); raise --bpp or shrink --latent.synthesis-widths / --latent.arm-widths")
+        raise InputError(f"{option} {bpp:g} is too low for the latent codec's networks at {model.width}x{model.height} "
+                         f"({weights} weights); raise {option} or shrink --latent.synthesis-widths / --latent.arm-widths")
     return left
 
 
@@ -258,8 +258,9 @@ def train_latent_image(model: LatentImage, target: Tensor, config: LatentConfig,
             mse = _mse(model, seen, target)
             bits = latent_bits(latents, model.arm, model.context)
             loss = mse + rate_lambda * bits / (H * W)
-            if stage == "ste" and float(loss.detach()) < best[0]:  # the loss of the parameters as they are, before this step
-                best = (float(loss.detach()), {name: t.detach().clone() for name, t in model.state_dict().items()})
+            value = float(loss.detach())
+            if stage == "ste" and value < best[0]:  # the loss of the parameters as they are, before this step
+                best = (value, {name: t.detach().clone() for name, t in model.state_dict().items()})
             loss.backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -274,7 +275,7 @@ def train_latent_image(model: LatentImage, target: Tensor, config: LatentConfig,
                 with torch.no_grad():
                     score = _psnr(float(((model.decode_planes(quantize_latents(model.latents, "hard")).clamp(0, 1) - target) ** 2).mean()))
             if callback is not None:
-                callback(step, float(loss.detach()), score)
+                callback(step, value, score)
         if best[1] is not None and rounded_loss(model, target, rate_lambda) > best[0]:
             model.load_state_dict(best[1])
     return rate_lambda
@@ -316,6 +317,7 @@ __all__ = [
     "image_planes",
     "initial_lambda",
     "latent_rate_target",
+    "network_exponents",
     "quantize_network",
     "rounded_latent_rate",
     "rounded_loss",
