@@ -268,5 +268,5 @@ def compare_kinds(args: CompareOptions, kinds: Optional[Sequence[LabKind]] = Non
     return written
 
 
-__all__ = ["CompareOptions", "Compression", ImageInput, "LabFit", "LabKind", "NetworkLabKind", "compare_kinds", "fit_image", "fit_one",
+__all__ = ["CompareOptions", "Compression", "ImageInput", "LabFit", "LabKind", "NetworkLabKind", "compare_kinds", "fit_image", "fit_one",
            "holdout_config", "image_entry", "lab_metrics", "load_input", "network_kind"]
