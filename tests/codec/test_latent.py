@@ -305,7 +305,7 @@ def test_rate_accounting_matches_the_file_size():
     assert encoded.bpp == 8 * len(encoded.data) / (48 * 48)
     assert len(encoded.data) == encoded.header_bytes + encoded.weight_bytes + encoded.latent_bytes
     decoded, _ = decode_latent(encoded.data)
-    estimate = float(latent_bits([torch.from_numpy(g).float() for g in encoded.latents], decoded.arm, decoded.context)) / 8
+    estimate = float(latent_bits([torch.from_numpy(g).float() for g in encoded.latents], decoded.arm, decoded.context).detach()) / 8
     # The coder's tables round the mean and scale and give every symbol at least 2^-16: a few per
     # cent over the model's own estimate, plus ANS's last words.
     assert estimate * 0.97 - 8 <= encoded.latent_bytes <= estimate * 1.10 + 16
